@@ -1,0 +1,51 @@
+// The one `oak` binary: server roles and the client commands.
+#include <CLI/CLI.hpp>
+
+#include "cli/cli.h"
+#include "root/root_server.h"
+
+namespace {
+
+void AddRootCommand(CLI::App& app, oak::root::RootOptions& o, bool& run) {
+  auto* cmd = app.add_subcommand("root", "Run the root orchestrator (System Manager API)");
+  cmd->add_option("--data-dir", o.data_dir, "State directory (SQLite, secrets)")->envname("OAK_DATA_DIR")->required();
+  cmd->add_option("--listen", o.listen, "HOST:PORT to serve the API on")->envname("OAK_LISTEN")->capture_default_str();
+  cmd->add_option("--admin-password", o.admin_password, "Password of the bootstrap user Admin (first start only)")
+      ->envname("OAK_ADMIN_PASSWORD");
+  cmd->add_option("--cluster-token", o.cluster_token,
+                  "Join token clusters must present (default: generated into DATA_DIR/cluster.token)")
+      ->envname("OAK_CLUSTER_TOKEN");
+  cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->envname("OAK_LOG_LEVEL")->capture_default_str();
+  cmd->add_option("--cors-origin", o.cors_origins, "Allowed CORS origins ('*' = any)")
+      ->envname("OAK_CORS_ORIGINS")->delimiter(',')->capture_default_str();
+  cmd->add_option("--policy", o.policy, "Cluster placement policy: spread|binpack|firstfit")
+      ->envname("OAK_POLICY")->capture_default_str();
+  cmd->add_option("--heartbeat-interval", o.heartbeat_interval_s, "Seconds between cluster heartbeats (told to clusters)")
+      ->envname("OAK_HEARTBEAT_INTERVAL")->check(CLI::Range(1, 3600))->capture_default_str();
+  cmd->add_option("--cluster-timeout", o.cluster_timeout_s, "Seconds of silence before a cluster is inactive")
+      ->envname("OAK_CLUSTER_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  cmd->add_option("--body-limit", o.body_limit, "Largest accepted request body in bytes")
+      ->envname("OAK_BODY_LIMIT")->check(CLI::Range(1024, 256 << 20))->capture_default_str();
+  cmd->add_option("--ready-file", o.ready_file, "Write HOST:PORT here once listening");
+  cmd->callback([&run] { run = true; });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Oak: a lightweight hierarchical orchestrator for edge computing"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "oak 0.1.0");
+  oak::root::RootOptions root_opts;
+  bool run_root = false;
+  AddRootCommand(app, root_opts, run_root);
+  int client_exit = 0;
+  oak::cli::AddClientCommands(app, client_exit);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (run_root) return oak::root::RunRoot(root_opts);
+  return client_exit;
+}

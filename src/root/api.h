@@ -1,0 +1,100 @@
+// The System Manager REST API (SPEC §4, §5): handlers over the store, the cluster registry and the
+// dispatcher. Runs on the event loop; only password hashing leaves it (to `hash_pool`).
+#pragma once
+
+#include <string>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/metrics.h"
+#include "common/router.h"
+#include "root/auth.h"
+#include "root/cluster_registry.h"
+#include "root/dispatcher.h"
+#include "root/store.h"
+
+namespace oak::root {
+
+struct ApiDeps {
+  boost::asio::io_context& io;
+  boost::asio::thread_pool& hash_pool;
+  Store& store;
+  TokenService& tokens;
+  ClusterRegistry& clusters;
+  Dispatcher& dispatcher;
+  const Clock& clock;
+  HttpMetrics& http_metrics;
+  std::string cluster_token;  // join token clusters present at registration
+  int64_t heartbeat_interval_s = 5;
+};
+
+class RootApi {
+ public:
+  explicit RootApi(ApiDeps deps) : d_(std::move(deps)) {}
+  void Register(Router& r);
+
+ private:
+  // Authentication and ownership; failures are ready-made error answers.
+  Result<Claims> User(const HttpRequest& req) const;
+  Result<ApplicationRecord> OwnedApp(const Claims& who, const std::string& id);
+  Result<ServiceRecord> OwnedService(const Claims& who, const std::string& id);
+  Result<ClusterState*> Cluster(const HttpRequest& req);
+
+  // Documents in Oakestra's shapes.
+  nlohmann::json AppJson(const ApplicationRecord& a);
+  nlohmann::json ServiceJson(const ServiceRecord& s, const std::vector<InstanceRecord>& instances) const;
+  nlohmann::json UserJson(const UserRecord& u) const;
+  Result<nlohmann::json> AppsJson(const std::string& owner_id);
+  Result<nlohmann::json> ServicesJson(const std::vector<ServiceRecord>& services);
+  // Builds the service records for an SLA application's microservices (validated already).
+  Result<std::vector<ServiceRecord>> NewServices(const ApplicationRecord& app, const nlohmann::json& microservices,
+                                                 const std::string& path);
+  void UndeployAll(const ServiceRecord& s);
+
+  // Auth and users (api_users.cc).
+  boost::asio::awaitable<HttpResponse> Login(HttpRequest& req);
+  HttpResponse Refresh(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> RegisterUser(HttpRequest& req);
+  HttpResponse GetUser(HttpRequest& req);
+  HttpResponse PutUser(HttpRequest& req);
+  HttpResponse DeleteUser(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> ChangePassword(HttpRequest& req);
+  HttpResponse ListUsers(HttpRequest& req);
+  HttpResponse Permission(HttpRequest& req);
+  HttpResponse ListOrgs(HttpRequest& req);
+  HttpResponse CreateOrg(HttpRequest& req);
+  HttpResponse GetOrg(HttpRequest& req);
+  HttpResponse PutOrg(HttpRequest& req);
+  HttpResponse DeleteOrg(HttpRequest& req);
+
+  // Applications, services, instances (api_apps.cc).
+  HttpResponse CreateApps(HttpRequest& req);
+  HttpResponse ListApps(HttpRequest& req);
+  HttpResponse ListUserApps(HttpRequest& req);
+  HttpResponse GetApp(HttpRequest& req);
+  HttpResponse PutApp(HttpRequest& req);
+  HttpResponse DeleteApp(HttpRequest& req);
+  HttpResponse CreateServices(HttpRequest& req);
+  HttpResponse GetService(HttpRequest& req);
+  HttpResponse DeleteService(HttpRequest& req);
+  HttpResponse ListAppServices(HttpRequest& req);
+  HttpResponse ListAllServices(HttpRequest& req);
+  HttpResponse DeployInstance(HttpRequest& req);
+  HttpResponse UndeployInstance(HttpRequest& req);
+
+  // Clusters and operations (api_clusters.cc).
+  HttpResponse ListClusters(HttpRequest& req, bool active_only);
+  HttpResponse RegisterCluster(HttpRequest& req);
+  HttpResponse ClusterInformation(HttpRequest& req);
+  HttpResponse Healthz(HttpRequest& req);
+  HttpResponse Metrics(HttpRequest& req);
+  HttpResponse Docs(HttpRequest& req);
+
+  ApiDeps d_;
+  const Router* router_ = nullptr;
+};
+
+}  // namespace oak::root

@@ -1,0 +1,245 @@
+#include <charconv>
+
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+#include "model/sla.h"
+#include "root/api.h"
+
+namespace oak::root {
+
+using nlohmann::json;
+
+namespace {
+
+bool CanProvideApps(const Claims& c) { return c.HasRole(kRoleAppProvider) || c.HasRole(kRoleAdmin); }
+
+Result<json> ValidSla(const HttpRequest& req) {
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return body.status();
+  OAK_RETURN_IF_ERROR(model::ValidateSla(*body));
+  return body;
+}
+
+}  // namespace
+
+HttpResponse RootApi::CreateApps(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  if (!CanProvideApps(*who)) return HttpResponse::Error(403, "creating applications needs the Application_Provider role");
+  auto sla = ValidSla(req);
+  if (!sla.ok()) return HttpResponse::FromStatus(sla.status());
+  std::vector<NewApplication> apps;
+  const json& list = (*sla)["applications"];
+  for (size_t i = 0; i < list.size(); ++i) {
+    const json& a = list[i];
+    std::string path = "applications[" + std::to_string(i) + "]";
+    NewApplication na;
+    na.app.id = NewObjectId();
+    na.app.owner_id = who->uid;
+    na.app.name = a["application_name"];
+    na.app.ns = a["application_namespace"];
+    for (const auto& prev : apps)
+      if (prev.app.name == na.app.name && prev.app.ns == na.app.ns)
+        return HttpResponse::Error(409, path + ".application_name: appears twice in this SLA");
+    na.app.doc = a;
+    na.app.doc.erase("microservices");
+    na.app.doc.erase("_id");
+    na.app.doc["customerID"] = (*sla)["customerID"];
+    auto services = NewServices(na.app, a["microservices"], path);
+    if (!services.ok()) return HttpResponse::FromStatus(services.status());
+    na.services = std::move(*services);
+    apps.push_back(std::move(na));
+  }
+  if (Status s = d_.store.CreateApplications(apps); !s.ok()) return HttpResponse::FromStatus(s);
+  for (auto& na : apps)
+    spdlog::info("msg=\"application created\" app={} name={}.{} services={} user=\"{}\"", na.app.id, na.app.name,
+                 na.app.ns, na.services.size(), who->sub);
+  auto out = AppsJson(who->uid);
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, *out);
+}
+
+HttpResponse RootApi::ListApps(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto out = AppsJson(who->HasRole(kRoleAdmin) ? std::string() : who->uid);
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, *out);
+}
+
+HttpResponse RootApi::ListUserApps(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  const std::string& uid = req.params[0];
+  if (uid != who->uid && !who->HasRole(kRoleAdmin)) return HttpResponse::Error(404, "user '" + uid + "' not found");
+  auto out = AppsJson(uid);
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, *out);
+}
+
+HttpResponse RootApi::GetApp(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto app = OwnedApp(*who, req.params[0]);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  return HttpResponse::Json(200, AppJson(*app));
+}
+
+HttpResponse RootApi::PutApp(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto app = OwnedApp(*who, req.params[0]);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  auto body = ParseJsonBody(req.body());
+  if (!body.ok()) return HttpResponse::FromStatus(body.status());
+  if (!body->is_object()) return HttpResponse::Error(400, "body: must be a JSON object");
+  // Oakestra's dashboard sends the whole application; only these fields are editable.
+  for (const char* f : {"application_name", "application_namespace"}) {
+    if (auto it = body->find(f); it != body->end()) {
+      if (!it->is_string() || !model::IsValidName(it->get<std::string>()))
+        return HttpResponse::Error(400, std::string(f) + ": must match ^[a-zA-Z0-9]{1,30}$");
+    }
+  }
+  if (auto it = body->find("application_desc"); it != body->end()) {
+    if (!it->is_string()) return HttpResponse::Error(400, "application_desc: must be a string");
+    app->doc["application_desc"] = *it;
+  }
+  auto services = d_.store.ListServices(app->id);
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  std::string name = body->value("application_name", app->name), ns = body->value("application_namespace", app->ns);
+  if ((name != app->name || ns != app->ns) && !services->empty())
+    return HttpResponse::Error(409, "application_name: cannot rename an application that has services (job names depend on it)");
+  app->name = name;
+  app->ns = ns;
+  app->doc["application_name"] = name;
+  app->doc["application_namespace"] = ns;
+  if (Status s = d_.store.UpdateApplication(*app); !s.ok()) return HttpResponse::FromStatus(s);
+  return HttpResponse::Json(200, AppJson(*app));
+}
+
+HttpResponse RootApi::DeleteApp(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto app = OwnedApp(*who, req.params[0]);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  auto services = d_.store.ListServices(app->id);
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  // Delete first, then undeploy: a crash between the two leaves instances that clusters keep
+  // reporting, and every report of an unknown instance is answered with an undeploy.
+  if (Status s = d_.store.DeleteApplication(app->id); !s.ok()) return HttpResponse::FromStatus(s);
+  for (auto& s : *services) UndeployAll(s);
+  spdlog::info("msg=\"application deleted\" app={} user=\"{}\"", app->id, who->sub);
+  return HttpResponse::Json(200, {{"message", "application '" + app->id + "' deleted"}});
+}
+
+HttpResponse RootApi::CreateServices(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  if (!CanProvideApps(*who)) return HttpResponse::Error(403, "creating services needs the Application_Provider role");
+  auto sla = ValidSla(req);
+  if (!sla.ok()) return HttpResponse::FromStatus(sla.status());
+  const json& a = (*sla)["applications"][0];
+  std::string app_id = a.value("applicationID", std::string());
+  if (app_id.empty()) return HttpResponse::Error(400, "applications[0].applicationID: required to add services");
+  auto app = OwnedApp(*who, app_id);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  auto services = NewServices(*app, a["microservices"], "applications[0]");
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  if (services->empty()) return HttpResponse::Error(400, "applications[0].microservices: no service to add");
+  if (Status s = d_.store.AddServices(*services); !s.ok()) return HttpResponse::FromStatus(s);
+  json ids = json::array();
+  for (auto& s : *services) ids.push_back(s.id);
+  return HttpResponse::Json(200, {{"job_id", services->front().id}, {"deployed_services", ids},
+                                  {"failed_services", json::array()}});
+}
+
+HttpResponse RootApi::GetService(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedService(*who, req.params[0]);
+  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  auto out = ServicesJson({*svc});
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, (*out)[0]);
+}
+
+HttpResponse RootApi::DeleteService(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedService(*who, req.params[0]);
+  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  auto instances = d_.store.ListInstances(svc->id);
+  if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
+  if (Status s = d_.store.DeleteService(svc->id); !s.ok()) return HttpResponse::FromStatus(s);
+  for (const auto& i : *instances)
+    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, svc->id, i.number);
+  return HttpResponse::Json(200, {{"message", "service '" + svc->id + "' deleted"}});
+}
+
+HttpResponse RootApi::ListAppServices(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto app = OwnedApp(*who, req.params[0]);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  auto services = d_.store.ListServices(app->id);
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  auto out = ServicesJson(*services);
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, *out);
+}
+
+HttpResponse RootApi::ListAllServices(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto services = d_.store.ListServices("");
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  if (!who->HasRole(kRoleAdmin))
+    std::erase_if(*services, [&](const ServiceRecord& s) { return s.owner_id != who->uid; });
+  auto out = ServicesJson(*services);
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, *out);
+}
+
+HttpResponse RootApi::DeployInstance(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedService(*who, req.params[0]);
+  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  // The body is optional (Oakestra's dashboard sends one); if present it must be JSON.
+  if (!req.body().empty()) {
+    auto body = ParseJsonBody(req.body());
+    if (!body.ok()) return HttpResponse::FromStatus(body.status());
+  }
+  auto inst = d_.store.CreateInstance(svc->id, d_.clock.NowMs());
+  if (!inst.ok()) return HttpResponse::FromStatus(inst.status());
+  d_.dispatcher.Deploy(svc->id, inst->number);
+  return HttpResponse::Json(200, {{"job_id", svc->id}, {"instance_number", inst->number}, {"status", inst->status},
+                                  {"message", "instance " + std::to_string(inst->number) + " requested"}});
+}
+
+HttpResponse RootApi::UndeployInstance(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedService(*who, req.params[0]);
+  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  const std::string& n = req.params[1];
+  int64_t number = 0;
+  auto [p, ec] = std::from_chars(n.data(), n.data() + n.size(), number);
+  if (ec != std::errc() || p != n.data() + n.size() || number < -1)
+    return HttpResponse::Error(400, "instance_number: must be an integer >= 0, or -1 for all");
+  auto instances = d_.store.ListInstances(svc->id);
+  if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
+  json removed = json::array();
+  for (const auto& i : *instances) {
+    if (number != -1 && i.number != number) continue;
+    if (Status s = d_.store.RemoveInstance(svc->id, i.number); !s.ok()) return HttpResponse::FromStatus(s);
+    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, svc->id, i.number);
+    removed.push_back(i.number);
+  }
+  if (number != -1 && removed.empty())
+    return HttpResponse::Error(404, "instance_number: service has no instance " + n);
+  return HttpResponse::Json(200, {{"job_id", svc->id}, {"undeployed", removed}});
+}
+
+}  // namespace oak::root

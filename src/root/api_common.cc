@@ -1,0 +1,205 @@
+#include <algorithm>
+
+#include "common/ids.h"
+#include "model/sla.h"
+#include "model/status_names.h"
+#include "root/api.h"
+
+namespace oak::root {
+
+using nlohmann::json;
+using V = http::verb;
+
+void RootApi::Register(Router& r) {
+  router_ = &r;
+  auto sync = [&](V m, const char* path, HttpResponse (RootApi::*fn)(HttpRequest&)) {
+    r.Add(m, path, [this, fn](HttpRequest& q) { return (this->*fn)(q); });
+  };
+  auto async = [&](V m, const char* path, boost::asio::awaitable<HttpResponse> (RootApi::*fn)(HttpRequest&)) {
+    r.AddAsync(m, path, [this, fn](HttpRequest& q) { return (this->*fn)(q); });
+  };
+  async(V::post, "/api/auth/login", &RootApi::Login);
+  sync(V::post, "/api/auth/refresh", &RootApi::Refresh);
+  async(V::post, "/api/auth/register", &RootApi::RegisterUser);
+  sync(V::get, "/api/user/{}", &RootApi::GetUser);
+  sync(V::put, "/api/user/{}", &RootApi::PutUser);
+  sync(V::delete_, "/api/user/{}", &RootApi::DeleteUser);
+  async(V::post, "/api/user/{}", &RootApi::ChangePassword);
+  sync(V::get, "/api/users", &RootApi::ListUsers);
+  sync(V::get, "/api/permission/{}", &RootApi::Permission);
+  sync(V::get, "/api/organization", &RootApi::ListOrgs);
+  sync(V::post, "/api/organization", &RootApi::CreateOrg);
+  sync(V::get, "/api/organization/{}", &RootApi::GetOrg);
+  sync(V::put, "/api/organization/{}", &RootApi::PutOrg);
+  sync(V::delete_, "/api/organization/{}", &RootApi::DeleteOrg);
+
+  sync(V::post, "/api/application", &RootApi::CreateApps);
+  sync(V::get, "/api/applications", &RootApi::ListApps);
+  sync(V::get, "/api/applications/{}", &RootApi::ListUserApps);
+  sync(V::get, "/api/application/{}", &RootApi::GetApp);
+  sync(V::put, "/api/application/{}", &RootApi::PutApp);
+  sync(V::delete_, "/api/application/{}", &RootApi::DeleteApp);
+  sync(V::post, "/api/service", &RootApi::CreateServices);
+  sync(V::get, "/api/service/{}", &RootApi::GetService);
+  sync(V::delete_, "/api/service/{}", &RootApi::DeleteService);
+  sync(V::get, "/api/services/{}", &RootApi::ListAppServices);
+  sync(V::get, "/api/services", &RootApi::ListAllServices);
+  sync(V::post, "/api/service/{}/instance", &RootApi::DeployInstance);
+  sync(V::delete_, "/api/service/{}/instance/{}", &RootApi::UndeployInstance);
+
+  r.Add(V::get, "/api/clusters", [this](HttpRequest& q) { return ListClusters(q, false); });
+  r.Add(V::get, "/api/clusters/active", [this](HttpRequest& q) { return ListClusters(q, true); });
+  sync(V::post, "/api/clusters/register", &RootApi::RegisterCluster);
+  sync(V::post, "/api/information/{}", &RootApi::ClusterInformation);
+  sync(V::get, "/healthz", &RootApi::Healthz);
+  sync(V::get, "/metrics", &RootApi::Metrics);
+  sync(V::get, "/api/docs", &RootApi::Docs);
+}
+
+Result<Claims> RootApi::User(const HttpRequest& req) const {
+  std::string_view token = req.BearerToken();
+  if (token.empty()) return Status::Unauthorized("missing Authorization: Bearer <token> header");
+  return d_.tokens.Verify(token, "access");
+}
+
+Result<ApplicationRecord> RootApi::OwnedApp(const Claims& who, const std::string& id) {
+  auto app = d_.store.GetApplication(id);
+  if (!app.ok()) return app.status();
+  // Another user's application answers exactly like a missing one.
+  if (app->owner_id != who.uid && !who.HasRole(kRoleAdmin))
+    return Status::NotFound("application '" + id + "' not found");
+  return app;
+}
+
+Result<ServiceRecord> RootApi::OwnedService(const Claims& who, const std::string& id) {
+  auto svc = d_.store.GetService(id);
+  if (!svc.ok()) return svc.status();
+  if (svc->owner_id != who.uid && !who.HasRole(kRoleAdmin)) return Status::NotFound("service '" + id + "' not found");
+  return svc;
+}
+
+Result<ClusterState*> RootApi::Cluster(const HttpRequest& req) {
+  if (req.params.empty()) return Status::Unauthorized("cluster id required");
+  return d_.clusters.Authenticate(req.params[0], req.BearerToken());
+}
+
+json RootApi::AppJson(const ApplicationRecord& a) {
+  json j = a.doc;
+  j["_id"] = {{"$oid", a.id}};
+  j["applicationID"] = a.id;
+  j["application_name"] = a.name;
+  j["application_namespace"] = a.ns;
+  if (!j.contains("application_desc")) j["application_desc"] = "";
+  j["userId"] = a.owner_id;
+  json ids = json::array();
+  if (auto svcs = d_.store.ListServices(a.id); svcs.ok())
+    for (auto& s : *svcs) ids.push_back(s.id);
+  j["microservices"] = std::move(ids);
+  return j;
+}
+
+json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceRecord>& instances) const {
+  json j = s.doc;
+  j["_id"] = {{"$oid", s.id}};
+  j["microserviceID"] = s.id;
+  j["job_id"] = s.id;
+  j["applicationID"] = s.app_id;
+  j["job_name"] = s.job_name;
+  j["next_instance_progressive_number"] = s.next_instance;
+  json list = json::array();
+  std::string status = "CREATED", detail;
+  for (const auto& i : instances) {
+    json e = {{"instance_number", i.number},
+              {"cluster_id", i.cluster_id},
+              {"status", i.status},
+              {"status_detail", i.status_detail},
+              {"last_modified_timestamp", i.updated_ms / 1000.0}};
+    for (const char* f : {"cluster_location", "worker_id", "publicip", "host_ip", "host_port", "cpu_percent",
+                          "memory_percent", "disk"})
+      e[f] = i.doc.contains(f) ? i.doc[f] : json("");
+    list.push_back(std::move(e));
+  }
+  // The service shows RUNNING while any instance runs, otherwise its newest instance's state.
+  if (!instances.empty()) {
+    auto running = std::find_if(instances.begin(), instances.end(),
+                                [](const InstanceRecord& i) { return i.status == model::status::kRunning; });
+    const InstanceRecord& shown = running != instances.end() ? *running : instances.back();
+    status = shown.status;
+    detail = shown.status_detail;
+  }
+  j["status"] = status;
+  j["status_detail"] = detail;
+  j["instance_list"] = std::move(list);
+  return j;
+}
+
+json RootApi::UserJson(const UserRecord& u) const {
+  json roles = json::array();
+  for (const auto& r : u.roles) roles.push_back({{"name", r}});
+  return {{"_id", {{"$oid", u.id}}}, {"name", u.name},          {"email", u.email},
+          {"roles", roles},          {"organization", u.organization_id}, {"created_at", u.created_ms / 1000}};
+}
+
+Result<json> RootApi::AppsJson(const std::string& owner_id) {
+  auto apps = d_.store.ListApplications(owner_id);
+  if (!apps.ok()) return apps.status();
+  json out = json::array();
+  for (auto& a : *apps) out.push_back(AppJson(a));
+  return out;
+}
+
+Result<json> RootApi::ServicesJson(const std::vector<ServiceRecord>& services) {
+  std::vector<std::string> ids;
+  ids.reserve(services.size());
+  for (auto& s : services) ids.push_back(s.id);
+  auto instances = d_.store.ListInstancesOf(ids);
+  if (!instances.ok()) return instances.status();
+  static const std::vector<InstanceRecord> kNone;
+  json out = json::array();
+  for (auto& s : services) {
+    auto it = instances->find(s.id);
+    out.push_back(ServiceJson(s, it == instances->end() ? kNone : it->second));
+  }
+  return out;
+}
+
+Result<std::vector<ServiceRecord>> RootApi::NewServices(const ApplicationRecord& app, const json& microservices,
+                                                        const std::string& path) {
+  std::vector<ServiceRecord> out;
+  for (size_t i = 0; i < microservices.size(); ++i) {
+    const json& ms = microservices[i];
+    std::string ms_path = path + ".microservices[" + std::to_string(i) + "]";
+    OAK_RETURN_IF_ERROR(model::AdmitMicroservice(ms, ms_path));
+    ServiceRecord s;
+    s.id = NewObjectId();
+    s.app_id = app.id;
+    s.owner_id = app.owner_id;
+    std::string name = ms["microservice_name"], ns = ms["microservice_namespace"];
+    s.job_name = app.name + "." + app.ns + "." + name + "." + ns;
+    for (const auto& prev : out)
+      if (prev.job_name == s.job_name)
+        return Status::Conflict(ms_path + ".microservice_name: appears twice in this application");
+    if (auto a = ms.find("addresses"); a != ms.end() && a->is_object())
+      if (auto rr = a->find("rr_ip"); rr != a->end() && rr->is_string()) s.rr_ip = rr->get<std::string>();
+    s.doc = ms;
+    s.doc.erase("_id");
+    s.doc["microserviceID"] = s.id;
+    s.doc["applicationID"] = app.id;
+    s.doc["app_name"] = app.name;
+    s.doc["app_ns"] = app.ns;
+    s.doc["service_name"] = name;
+    s.doc["service_ns"] = ns;
+    s.doc["image"] = ms.value("code", std::string());
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+void RootApi::UndeployAll(const ServiceRecord& s) {
+  auto instances = d_.store.ListInstances(s.id);
+  if (!instances.ok()) return;
+  for (const auto& i : *instances)
+    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, s.id, i.number);
+}
+
+}  // namespace oak::root

@@ -1,0 +1,67 @@
+// The root's view of its clusters: registration, heartbeats, liveness and the scheduling
+// candidates (aggregates net of optimistic reservations). Lives on the event loop thread.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "root/store.h"
+#include "scheduler/scheduler.h"
+
+namespace oak::root {
+
+struct ClusterState {
+  ClusterRecord rec;
+  bool active = false;
+  scheduler::Candidate candidate;  // as last reported, without reservations
+  // Resources sent since the last heartbeat, and between the two last ones. A reservation lives
+  // until a heartbeat that was sent after it has arrived: at most two heartbeats.
+  scheduler::Resources reserved_now, reserved_prev;
+};
+
+struct Registration {
+  std::string id;
+  std::string secret;
+};
+
+class ClusterRegistry {
+ public:
+  ClusterRegistry(Store& store, const Clock& clock, int64_t timeout_ms);
+
+  Status Load();
+  // `body`: {cluster_name, cluster_location "lat,long[,radius_km]", manager_url | manager_port, ...}.
+  // A cluster that registers again under its name keeps its id and gets a new secret.
+  Result<Registration> Register(const nlohmann::json& body, const std::string& remote_addr);
+  // Checks the per-cluster secret.
+  Result<ClusterState*> Authenticate(const std::string& id, std::string_view secret);
+  // Applies a heartbeat's aggregates and marks the cluster active.
+  Status ApplyHeartbeat(ClusterState& c, const nlohmann::json& body);
+  // Marks clusters silent for longer than the timeout inactive; answers how many changed.
+  int CheckLiveness();
+
+  std::vector<scheduler::Candidate> Candidates() const;
+  void Reserve(const std::string& cluster_id, const scheduler::Resources& r);
+
+  const ClusterState* Find(const std::string& id) const;
+  std::vector<const ClusterState*> All() const;
+  int ActiveCount() const;
+  nlohmann::json ToJson(const ClusterState& c) const;  // Oakestra's cluster document
+
+ private:
+  void Refresh(ClusterState& c);
+
+  Store& store_;
+  const Clock& clock_;
+  int64_t timeout_ms_;
+  std::map<std::string, std::unique_ptr<ClusterState>> clusters_;  // by id
+};
+
+// Parses "lat,long[,radius_km]".
+Result<std::pair<scheduler::GeoPoint, double>> ParseLocation(std::string_view text);
+
+}  // namespace oak::root
