@@ -1,0 +1,51 @@
+// Child processes and temporary directories for integration tests. Everything a test starts is
+// stopped by PID and everything it creates is removed, also when the test fails.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace oak::testing {
+
+// A fresh directory under $TMPDIR (or /tmp) named oak-test-<name>-<random>; removed on destruction.
+class TempDir {
+ public:
+  explicit TempDir(const std::string& name);
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& leaf) const { return path_ + "/" + leaf; }
+
+ private:
+  std::string path_;
+};
+
+class Process {
+ public:
+  // Starts `argv` with stdout and stderr appended to `log_path`.
+  Process(std::vector<std::string> argv, const std::string& log_path, std::vector<std::string> extra_env = {});
+  ~Process();  // SIGKILL and reap if still running
+  Process(const Process&) = delete;
+
+  pid_t pid() const { return pid_; }
+  bool Running();
+  void Signal(int sig);
+  // Sends `sig` and waits up to `timeout` for the exit; answers the wait status, or -1.
+  int Stop(int sig = 15, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+  const std::string& log_path() const { return log_path_; }
+  std::string Log() const;
+
+ private:
+  pid_t pid_ = -1;
+  int status_ = -1;
+  std::string log_path_;
+};
+
+// Polls `cond` every few milliseconds until it holds or `timeout` passes.
+bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+}  // namespace oak::testing
