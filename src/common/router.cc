@@ -28,7 +28,10 @@ std::string HttpRequest::QueryParam(std::string_view name) const {
   auto params = boost::urls::parse_query(query);
   if (!params) return {};
   for (auto p : *params) {
-    if (p.key == name) return p.has_value ? std::string(p.value) : std::string();
+    if (p.key != name) continue;
+    if (!p.has_value) return {};
+    boost::urls::decode_view value(p.value);
+    return std::string(value.begin(), value.end());
   }
   return {};
 }
