@@ -14,8 +14,8 @@ FakeCluster::FakeCluster(std::string root_url, std::string join_token, FakeClust
   router_.Add(http::verb::post, "/api/service/{}/{}", [this](HttpRequest& req) {
     if (!Authorized(req)) return HttpResponse::Error(401, "not the root");
     auto body = json::parse(req.body(), nullptr, false);
-    if (cfg_.deploy_answer / 100 != 2) return HttpResponse::Error(cfg_.deploy_answer, "fake refusal");
     std::lock_guard lock(mu_);
+    if (cfg_.deploy_answer / 100 != 2) return HttpResponse::Error(cfg_.deploy_answer, "fake refusal");
     int64_t n = std::stoll(req.params[1]);
     auto& inst = instances_[{req.params[0], n}];
     inst.job_id = req.params[0];

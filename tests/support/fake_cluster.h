@@ -51,7 +51,10 @@ class FakeCluster {
   std::vector<std::pair<std::string, int64_t>> Undeploys();
   void SetStatus(const std::string& job_id, int64_t number, const std::string& status);
   size_t unauthorized_calls() const { return unauthorized_; }
-  void set_deploy_answer(unsigned code) { cfg_.deploy_answer = code; }
+  void set_deploy_answer(unsigned code) {
+    std::lock_guard lock(mu_);  // read by the server thread
+    cfg_.deploy_answer = code;
+  }
 
   const std::string& id() const { return id_; }
   const std::string& secret() const { return secret_; }
