@@ -127,7 +127,9 @@ oak::Status CheckApplication(const json& app, std::string_view path) {
   OAK_RETURN_IF_ERROR(NameField(app, "application_namespace", path));
   OAK_RETURN_IF_ERROR(StringField(app, "application_desc", path, Need::kOptional));
   const json* services = nullptr;
-  OAK_RETURN_IF_ERROR(ArrayField(app, "microservices", path, Need::kRequired, &services));
+  // Absent means none: Oakestra's dashboard drops empty arrays before sending.
+  OAK_RETURN_IF_ERROR(ArrayField(app, "microservices", path, Need::kOptional, &services));
+  if (services == nullptr) return oak::Status::Ok();
   const std::string base = Child(path, "microservices");
   for (std::size_t i = 0; i < services->size(); ++i) {
     OAK_RETURN_IF_ERROR(CheckMicroservice((*services)[i], Item(base, i)));
@@ -141,7 +143,8 @@ oak::Status CheckSla(const json& sla) {
   OAK_RETURN_IF_ERROR(StringField(sla, "sla_version", "", Need::kRequired, &version));
   if (version == "v1.0") return Fail("sla_version", "v1.0 is deprecated; use v2.0");
   if (version != "v2.0") return Fail("sla_version", "unsupported version " + Quote(version) + "; expected \"v2.0\"");
-  OAK_RETURN_IF_ERROR(StringField(sla, "customerID", "", Need::kRequired));
+  // Optional: the dashboard drops it when empty, and the owner is the caller anyway.
+  OAK_RETURN_IF_ERROR(StringField(sla, "customerID", "", Need::kOptional));
   const json* apps = nullptr;
   OAK_RETURN_IF_ERROR(ArrayField(sla, "applications", "", Need::kRequired, &apps));
   if (apps->empty()) return Fail("applications", "must contain at least one application");

@@ -43,10 +43,11 @@ oak::Status Fail(std::string_view path, std::string_view reason) {
   return oak::Status::Invalid(std::move(m));
 }
 
+// A null member counts as absent: Oakestra's dashboard sends null for fields a user cleared.
 const json* Find(const json& obj, const char* key) {
   if (!obj.is_object()) return nullptr;
   auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
 }
 
 oak::Status StringField(const json& obj, const char* key, std::string_view path, Need need,

@@ -18,6 +18,12 @@
 
 namespace oak::root {
 
+// `j[key]` when it is a string, else `fallback` (validated documents may still hold nulls).
+inline std::string StringOr(const nlohmann::json& j, const char* key, std::string fallback = {}) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::move(fallback);
+}
+
 struct ApiDeps {
   boost::asio::io_context& io;
   boost::asio::thread_pool& hash_pool;
@@ -47,12 +53,14 @@ class RootApi {
   nlohmann::json AppJson(const ApplicationRecord& a);
   nlohmann::json ServiceJson(const ServiceRecord& s, const std::vector<InstanceRecord>& instances) const;
   nlohmann::json UserJson(const UserRecord& u) const;
+  nlohmann::json OrgJson(const OrganizationRecord& o) const;
   Result<nlohmann::json> AppsJson(const std::string& owner_id);
   Result<nlohmann::json> ServicesJson(const std::vector<ServiceRecord>& services);
-  // Builds the service records for an SLA application's microservices (validated already).
-  Result<std::vector<ServiceRecord>> NewServices(const ApplicationRecord& app, const nlohmann::json& microservices,
+  // Builds the service records for the microservices of `sla_app` (an SLA application, validated).
+  Result<std::vector<ServiceRecord>> NewServices(const ApplicationRecord& app, const nlohmann::json& sla_app,
                                                  const std::string& path);
-  void UndeployAll(const ServiceRecord& s);
+  // Asks the clusters to drop these instances (read them before deleting their records).
+  void UndeployAll(const std::string& service_id, const std::vector<InstanceRecord>& instances);
 
   // Auth and users (api_users.cc).
   boost::asio::awaitable<HttpResponse> Login(HttpRequest& req);
@@ -63,6 +71,7 @@ class RootApi {
   HttpResponse DeleteUser(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> ChangePassword(HttpRequest& req);
   HttpResponse ListUsers(HttpRequest& req);
+  HttpResponse ListOrgUsers(HttpRequest& req);
   HttpResponse Permission(HttpRequest& req);
   HttpResponse ListOrgs(HttpRequest& req);
   HttpResponse CreateOrg(HttpRequest& req);
@@ -79,6 +88,7 @@ class RootApi {
   HttpResponse DeleteApp(HttpRequest& req);
   HttpResponse CreateServices(HttpRequest& req);
   HttpResponse GetService(HttpRequest& req);
+  HttpResponse PutService(HttpRequest& req);
   HttpResponse DeleteService(HttpRequest& req);
   HttpResponse ListAppServices(HttpRequest& req);
   HttpResponse ListAllServices(HttpRequest& req);
@@ -89,6 +99,8 @@ class RootApi {
   HttpResponse ListClusters(HttpRequest& req, bool active_only);
   HttpResponse RegisterCluster(HttpRequest& req);
   HttpResponse ClusterInformation(HttpRequest& req);
+  HttpResponse ClusterTokenInfo(HttpRequest& req);
+  HttpResponse WorkerTokenInfo(HttpRequest& req);
   HttpResponse Healthz(HttpRequest& req);
   HttpResponse Metrics(HttpRequest& req);
   HttpResponse Docs(HttpRequest& req);

@@ -45,8 +45,8 @@ HttpResponse RootApi::CreateApps(HttpRequest& req) {
     na.app.doc = a;
     na.app.doc.erase("microservices");
     na.app.doc.erase("_id");
-    na.app.doc["customerID"] = (*sla)["customerID"];
-    auto services = NewServices(na.app, a["microservices"], path);
+    na.app.doc["customerID"] = StringOr(*sla, "customerID", who->uid);
+    auto services = NewServices(na.app, a, path);
     if (!services.ok()) return HttpResponse::FromStatus(services.status());
     na.services = std::move(*services);
     apps.push_back(std::move(na));
@@ -125,10 +125,14 @@ HttpResponse RootApi::DeleteApp(HttpRequest& req) {
   if (!app.ok()) return HttpResponse::FromStatus(app.status());
   auto services = d_.store.ListServices(app->id);
   if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  std::vector<std::string> ids;
+  for (auto& s : *services) ids.push_back(s.id);
+  auto instances = d_.store.ListInstancesOf(ids);
+  if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
   // Delete first, then undeploy: a crash between the two leaves instances that clusters keep
   // reporting, and every report of an unknown instance is answered with an undeploy.
   if (Status s = d_.store.DeleteApplication(app->id); !s.ok()) return HttpResponse::FromStatus(s);
-  for (auto& s : *services) UndeployAll(s);
+  for (auto& [sid, list] : *instances) UndeployAll(sid, list);
   spdlog::info("msg=\"application deleted\" app={} user=\"{}\"", app->id, who->sub);
   return HttpResponse::Json(200, {{"message", "application '" + app->id + "' deleted"}});
 }
@@ -140,11 +144,11 @@ HttpResponse RootApi::CreateServices(HttpRequest& req) {
   auto sla = ValidSla(req);
   if (!sla.ok()) return HttpResponse::FromStatus(sla.status());
   const json& a = (*sla)["applications"][0];
-  std::string app_id = a.value("applicationID", std::string());
+  std::string app_id = StringOr(a, "applicationID");
   if (app_id.empty()) return HttpResponse::Error(400, "applications[0].applicationID: required to add services");
   auto app = OwnedApp(*who, app_id);
   if (!app.ok()) return HttpResponse::FromStatus(app.status());
-  auto services = NewServices(*app, a["microservices"], "applications[0]");
+  auto services = NewServices(*app, a, "applications[0]");
   if (!services.ok()) return HttpResponse::FromStatus(services.status());
   if (services->empty()) return HttpResponse::Error(400, "applications[0].microservices: no service to add");
   if (Status s = d_.store.AddServices(*services); !s.ok()) return HttpResponse::FromStatus(s);
@@ -164,6 +168,32 @@ HttpResponse RootApi::GetService(HttpRequest& req) {
   return HttpResponse::Json(200, (*out)[0]);
 }
 
+HttpResponse RootApi::PutService(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedService(*who, req.params[0]);
+  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  auto sla = ValidSla(req);
+  if (!sla.ok()) return HttpResponse::FromStatus(sla.status());
+  auto app = d_.store.GetApplication(svc->app_id);
+  if (!app.ok()) return HttpResponse::FromStatus(app.status());
+  auto fresh = NewServices(*app, (*sla)["applications"][0], "applications[0]");
+  if (!fresh.ok()) return HttpResponse::FromStatus(fresh.status());
+  if (fresh->size() != 1)
+    return HttpResponse::Error(400, "applications[0].microservices: exactly one microservice replaces a service");
+  ServiceRecord& updated = fresh->front();
+  // Containers on nodes are named after the job name, so it cannot change under running instances.
+  if (updated.job_name != svc->job_name)
+    return HttpResponse::Error(409, "applications[0].microservices[0].microservice_name: a service cannot be renamed");
+  updated.id = svc->id;
+  updated.next_instance = svc->next_instance;
+  updated.doc["microserviceID"] = svc->id;
+  if (Status s = d_.store.UpdateService(updated); !s.ok()) return HttpResponse::FromStatus(s);
+  auto out = ServicesJson({updated});
+  if (!out.ok()) return HttpResponse::FromStatus(out.status());
+  return HttpResponse::Json(200, (*out)[0]);
+}
+
 HttpResponse RootApi::DeleteService(HttpRequest& req) {
   auto who = User(req);
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
@@ -172,8 +202,7 @@ HttpResponse RootApi::DeleteService(HttpRequest& req) {
   auto instances = d_.store.ListInstances(svc->id);
   if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
   if (Status s = d_.store.DeleteService(svc->id); !s.ok()) return HttpResponse::FromStatus(s);
-  for (const auto& i : *instances)
-    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, svc->id, i.number);
+  UndeployAll(svc->id, *instances);
   return HttpResponse::Json(200, {{"message", "service '" + svc->id + "' deleted"}});
 }
 

@@ -38,12 +38,40 @@ HttpResponse RootApi::ClusterInformation(HttpRequest& req) {
   if (!cluster.ok()) return HttpResponse::FromStatus(cluster.status());
   auto body = ParseJsonBody(req.body());
   if (!body.ok()) return HttpResponse::FromStatus(body.status());
-  if (!body->is_object()) return HttpResponse::Error(400, "body: must be a JSON object");
+  if (Status s = ValidateHeartbeat(*body); !s.ok()) return HttpResponse::FromStatus(s);
   if (auto jobs = body->find("jobs"); jobs != body->end()) {
     if (Status s = d_.dispatcher.ApplyJobReports(**cluster, *jobs); !s.ok()) return HttpResponse::FromStatus(s);
   }
   if (Status s = d_.clusters.ApplyHeartbeat(**cluster, *body); !s.ok()) return HttpResponse::FromStatus(s);
+  d_.dispatcher.ClusterAvailable();
   return HttpResponse::Json(200, {{"message", "ok"}});
+}
+
+HttpResponse RootApi::ClusterTokenInfo(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  if (!who->HasRole(kRoleAdmin) && !who->HasRole(kRoleInfraProvider))
+    return HttpResponse::Error(403, "cluster tokens need the Admin or Infrastructure_Provider role");
+  // Address and port as the caller reached us.
+  std::string host(req.Header(http::field::host));
+  std::string port = "10000";
+  if (auto colon = host.rfind(':'); colon != std::string::npos && host.find(']', colon) == std::string::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  return HttpResponse::Json(
+      200, {{"token", d_.cluster_token},
+            {"expires_at", nullptr},
+            {"root_address", host},
+            {"root_port", port},
+            {"suggested_command", "oak cluster --root http://" + host + ":" + port + " --cluster-token " +
+                                      d_.cluster_token + " --name <name> --location <lat,long,radius_km>"}});
+}
+
+HttpResponse RootApi::WorkerTokenInfo(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  return HttpResponse::Error(501, "worker tokens are issued by each cluster (oak cluster --node-token), not by the root");
 }
 
 HttpResponse RootApi::Healthz(HttpRequest&) {

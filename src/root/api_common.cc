@@ -26,6 +26,7 @@ void RootApi::Register(Router& r) {
   sync(V::delete_, "/api/user/{}", &RootApi::DeleteUser);
   async(V::post, "/api/user/{}", &RootApi::ChangePassword);
   sync(V::get, "/api/users", &RootApi::ListUsers);
+  sync(V::get, "/api/users/{}", &RootApi::ListOrgUsers);
   sync(V::get, "/api/permission/{}", &RootApi::Permission);
   sync(V::get, "/api/organization", &RootApi::ListOrgs);
   sync(V::post, "/api/organization", &RootApi::CreateOrg);
@@ -41,6 +42,7 @@ void RootApi::Register(Router& r) {
   sync(V::delete_, "/api/application/{}", &RootApi::DeleteApp);
   sync(V::post, "/api/service", &RootApi::CreateServices);
   sync(V::get, "/api/service/{}", &RootApi::GetService);
+  sync(V::put, "/api/service/{}", &RootApi::PutService);
   sync(V::delete_, "/api/service/{}", &RootApi::DeleteService);
   sync(V::get, "/api/services/{}", &RootApi::ListAppServices);
   sync(V::get, "/api/services", &RootApi::ListAllServices);
@@ -51,6 +53,8 @@ void RootApi::Register(Router& r) {
   r.Add(V::get, "/api/clusters/active", [this](HttpRequest& q) { return ListClusters(q, true); });
   sync(V::post, "/api/clusters/register", &RootApi::RegisterCluster);
   sync(V::post, "/api/information/{}", &RootApi::ClusterInformation);
+  sync(V::post, "/api/tokens/cluster", &RootApi::ClusterTokenInfo);
+  sync(V::post, "/api/tokens/worker", &RootApi::WorkerTokenInfo);
   sync(V::get, "/healthz", &RootApi::Healthz);
   sync(V::get, "/metrics", &RootApi::Metrics);
   sync(V::get, "/api/docs", &RootApi::Docs);
@@ -115,8 +119,11 @@ json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceReco
               {"status_detail", i.status_detail},
               {"last_modified_timestamp", i.updated_ms / 1000.0}};
     for (const char* f : {"cluster_location", "worker_id", "publicip", "host_ip", "host_port", "cpu_percent",
-                          "memory_percent", "disk"})
+                          "memory_percent", "disk", "logs"})
       e[f] = i.doc.contains(f) ? i.doc[f] : json("");
+    // The dashboard's instance page draws these; history is not kept yet.
+    e["cpu_history"] = json::array();
+    e["memory_history"] = json::array();
     list.push_back(std::move(e));
   }
   // The service shows RUNNING while any instance runs, otherwise its newest instance's state.
@@ -134,10 +141,16 @@ json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceReco
 }
 
 json RootApi::UserJson(const UserRecord& u) const {
-  json roles = json::array();
-  for (const auto& r : u.roles) roles.push_back({{"name", r}});
   return {{"_id", {{"$oid", u.id}}}, {"name", u.name},          {"email", u.email},
-          {"roles", roles},          {"organization", u.organization_id}, {"created_at", u.created_ms / 1000}};
+          {"roles", u.roles},        {"organization", u.organization_id}, {"created_at", u.created_ms / 1000}};
+}
+
+json RootApi::OrgJson(const OrganizationRecord& o) const {
+  json j = o.doc;
+  j["_id"] = {{"$oid", o.id}};
+  j["name"] = o.name;
+  if (!j.contains("member")) j["member"] = json::array();
+  return j;
 }
 
 Result<json> RootApi::AppsJson(const std::string& owner_id) {
@@ -163,9 +176,12 @@ Result<json> RootApi::ServicesJson(const std::vector<ServiceRecord>& services) {
   return out;
 }
 
-Result<std::vector<ServiceRecord>> RootApi::NewServices(const ApplicationRecord& app, const json& microservices,
+Result<std::vector<ServiceRecord>> RootApi::NewServices(const ApplicationRecord& app, const json& sla_app,
                                                         const std::string& path) {
   std::vector<ServiceRecord> out;
+  auto it = sla_app.find("microservices");
+  if (it == sla_app.end() || !it->is_array()) return out;  // absent or null: no services
+  const json& microservices = *it;
   for (size_t i = 0; i < microservices.size(); ++i) {
     const json& ms = microservices[i];
     std::string ms_path = path + ".microservices[" + std::to_string(i) + "]";
@@ -189,17 +205,15 @@ Result<std::vector<ServiceRecord>> RootApi::NewServices(const ApplicationRecord&
     s.doc["app_ns"] = app.ns;
     s.doc["service_name"] = name;
     s.doc["service_ns"] = ns;
-    s.doc["image"] = ms.value("code", std::string());
+    s.doc["image"] = StringOr(ms, "code");
     out.push_back(std::move(s));
   }
   return out;
 }
 
-void RootApi::UndeployAll(const ServiceRecord& s) {
-  auto instances = d_.store.ListInstances(s.id);
-  if (!instances.ok()) return;
-  for (const auto& i : *instances)
-    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, s.id, i.number);
+void RootApi::UndeployAll(const std::string& service_id, const std::vector<InstanceRecord>& instances) {
+  for (const auto& i : instances)
+    if (!i.cluster_id.empty()) d_.dispatcher.Undeploy(i.cluster_id, service_id, i.number);
 }
 
 }  // namespace oak::root

@@ -62,7 +62,7 @@ Result<json> JsonObject(const HttpRequest& req) {
 Result<std::vector<std::string>> Roles(const json& body) {
   auto it = body.find("roles");
   if (it == body.end()) return std::vector<std::string>{std::string(kRoleAppProvider)};
-  if (!it->is_array() || it->empty()) return Status::Invalid("roles: must be a non-empty array");
+  if (!it->is_array()) return Status::Invalid("roles: must be an array");
   std::vector<std::string> out;
   for (size_t i = 0; i < it->size(); ++i) {
     const json& r = (*it)[i];
@@ -72,7 +72,7 @@ Result<std::vector<std::string>> Roles(const json& body) {
                                                                                             : std::string();
     if (!IsKnownRole(name))
       return Status::Invalid("roles[" + std::to_string(i) + "]: unknown role (Admin, Application_Provider, "
-                             "Infrastructure_Provider)");
+                             "Infrastructure_Provider, Organization_Admin)");
     if (std::find(out.begin(), out.end(), name) == out.end()) out.push_back(name);
   }
   return out;
@@ -182,9 +182,10 @@ HttpResponse RootApi::PutUser(HttpRequest& req) {
     u->organization_id = *org;
   }
   if (body->contains("roles")) {
-    if (!admin) return HttpResponse::Error(403, "roles: only an Admin can change roles");
     auto roles = Roles(*body);
     if (!roles.ok()) return HttpResponse::FromStatus(roles.status());
+    // The dashboard's profile page sends the roles back unchanged; only a change needs Admin.
+    if (!admin && *roles != u->roles) return HttpResponse::Error(403, "roles: only an Admin can change roles");
     u->roles = *roles;
   }
   if (Status s = d_.store.UpdateUser(*u); !s.ok()) return HttpResponse::FromStatus(s);
@@ -241,6 +242,21 @@ HttpResponse RootApi::ListUsers(HttpRequest& req) {
   return HttpResponse::Json(200, out);
 }
 
+HttpResponse RootApi::ListOrgUsers(HttpRequest& req) {
+  auto who = User(req);
+  if (!who.ok()) return HttpResponse::FromStatus(who.status());
+  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can list users");
+  auto users = d_.store.ListUsers();
+  if (!users.ok()) return HttpResponse::FromStatus(users.status());
+  // Oakestra's dashboard passes an organization here, or the caller's own name: an unknown
+  // organization lists everybody.
+  auto org = d_.store.GetOrganization(req.params[0]);
+  json out = json::array();
+  for (auto& u : *users)
+    if (!org.ok() || u.organization_id == org->id || u.organization_id == org->name) out.push_back(UserJson(u));
+  return HttpResponse::Json(200, out);
+}
+
 HttpResponse RootApi::Permission(HttpRequest& req) {
   auto who = User(req);
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
@@ -258,12 +274,7 @@ HttpResponse RootApi::ListOrgs(HttpRequest& req) {
   auto orgs = d_.store.ListOrganizations();
   if (!orgs.ok()) return HttpResponse::FromStatus(orgs.status());
   json out = json::array();
-  for (auto& o : *orgs) {
-    json j = o.doc;
-    j["_id"] = {{"$oid", o.id}};
-    j["name"] = o.name;
-    out.push_back(std::move(j));
-  }
+  for (auto& o : *orgs) out.push_back(OrgJson(o));
   return HttpResponse::Json(200, out);
 }
 
@@ -279,9 +290,8 @@ HttpResponse RootApi::CreateOrg(HttpRequest& req) {
   o.doc.erase("_id");
   o.doc.erase("name");
   if (Status s = d_.store.CreateOrganization(o); !s.ok()) return HttpResponse::FromStatus(s);
-  json j = o.doc;
-  j["_id"] = {{"$oid", o.id}};
-  j["name"] = o.name;
+  json j = OrgJson(o);
+  j["$oid"] = o.id;  // the dashboard takes the new id from the answer's top level
   return HttpResponse::Json(201, j);
 }
 
@@ -292,10 +302,7 @@ HttpResponse RootApi::GetOrg(HttpRequest& req) {
   if (!o.ok()) return HttpResponse::FromStatus(o.status());
   if (!who->HasRole(kRoleAdmin) && who->organization != o->id && who->organization != o->name)
     return HttpResponse::Error(404, "organization '" + req.params[0] + "' not found");
-  json j = o->doc;
-  j["_id"] = {{"$oid", o->id}};
-  j["name"] = o->name;
-  return HttpResponse::Json(200, j);
+  return HttpResponse::Json(200, OrgJson(*o));
 }
 
 HttpResponse RootApi::PutOrg(HttpRequest& req) {
@@ -312,12 +319,9 @@ HttpResponse RootApi::PutOrg(HttpRequest& req) {
     o->name = *name;
   }
   for (auto& [k, v] : body->items())
-    if (k != "_id" && k != "name") o->doc[k] = v;
+    if (k != "_id" && k != "name" && k != "$oid") o->doc[k] = v;
   if (Status s = d_.store.UpdateOrganization(*o); !s.ok()) return HttpResponse::FromStatus(s);
-  json j = o->doc;
-  j["_id"] = {{"$oid", o->id}};
-  j["name"] = o->name;
-  return HttpResponse::Json(200, j);
+  return HttpResponse::Json(200, OrgJson(*o));
 }
 
 HttpResponse RootApi::DeleteOrg(HttpRequest& req) {

@@ -25,7 +25,7 @@ bool SodiumReady() {
 }  // namespace
 
 bool IsKnownRole(std::string_view role) {
-  return role == kRoleAdmin || role == kRoleAppProvider || role == kRoleInfraProvider;
+  return role == kRoleAdmin || role == kRoleAppProvider || role == kRoleInfraProvider || role == kRoleOrgAdmin;
 }
 
 Result<std::string> HashPassword(std::string_view password) {

@@ -14,6 +14,7 @@ namespace oak::root {
 inline constexpr std::string_view kRoleAdmin = "Admin";
 inline constexpr std::string_view kRoleAppProvider = "Application_Provider";
 inline constexpr std::string_view kRoleInfraProvider = "Infrastructure_Provider";
+inline constexpr std::string_view kRoleOrgAdmin = "Organization_Admin";
 bool IsKnownRole(std::string_view role);
 
 // Slow by design (tens of milliseconds, 64 MiB): run off the event loop.

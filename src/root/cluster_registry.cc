@@ -1,5 +1,6 @@
 #include "root/cluster_registry.h"
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 
@@ -44,6 +45,15 @@ std::vector<std::string> Strings(const json& j, std::initializer_list<const char
   }
   return out;
 }
+
+}  // namespace
+
+std::string LocationText(const json& info) {
+  auto it = info.find("cluster_location");
+  return it != info.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+namespace {
 
 bool ParseDouble(std::string_view s, double& out) {
   while (!s.empty() && s.front() == ' ') s.remove_prefix(1);
@@ -154,8 +164,27 @@ Result<ClusterState*> ClusterRegistry::Authenticate(const std::string& id, std::
   return it->second.get();
 }
 
-Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
+Status ValidateHeartbeat(const json& body) {
   if (!body.is_object()) return Status::Invalid("body: must be a JSON object");
+  for (auto& [k, v] : body.items()) {
+    bool ok = true;
+    if (k == "cluster_location") {
+      ok = v.is_string() && (v.get<std::string>().empty() || ParseLocation(v.get<std::string>()).ok());
+    } else if (k == "cpu_percent" || k == "memory_percent" || k == "aggregated_cpu_percent" || k == "vcpus" ||
+               k == "memory" || k == "memory_in_mb" || k == "vgpus" || k == "total_cpu_cores" ||
+               k == "total_gpu_cores" || k == "vram" || k == "storage" || k == "disk" || k == "active_nodes") {
+      ok = v.is_number() && v.get<double>() >= 0;
+    } else if (k == "virtualization" || k == "supported_addons" || k == "csi_drivers" || k == "architectures" ||
+               k == "arch") {
+      ok = v.is_array() && std::all_of(v.begin(), v.end(), [](const json& e) { return e.is_string(); });
+    }
+    if (!ok) return Status::Invalid(k + ": wrong type or value");
+  }
+  return Status::Ok();
+}
+
+Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
+  OAK_RETURN_IF_ERROR(ValidateHeartbeat(body));
   for (auto& [k, v] : body.items()) {
     if (k == "jobs") continue;  // instance statuses are applied by the caller, not kept here
     c.rec.info[k] = v;
@@ -259,7 +288,7 @@ json ClusterRegistry::ToJson(const ClusterState& c) const {
   json j = {{"_id", {{"$oid", c.rec.id}}},
             {"cluster_id", c.rec.id},
             {"cluster_name", c.rec.name},
-            {"cluster_location", info.value("cluster_location", std::string())},
+            {"cluster_location", LocationText(info)},
             {"active", c.active},
             {"active_nodes", IntField(info, {"active_nodes"}, 0)},
             {"memory_in_mb", k.free.memory_mb},

@@ -61,6 +61,11 @@ class ClusterRegistry {
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;  // by id
 };
 
+// Checks the types of a heartbeat's aggregate fields (unknown fields pass).
+Status ValidateHeartbeat(const nlohmann::json& body);
+// The cluster_location recorded in `info`, or empty.
+std::string LocationText(const nlohmann::json& info);
+
 // Parses "lat,long[,radius_km]".
 Result<std::pair<scheduler::GeoPoint, double>> ParseLocation(std::string_view text);
 

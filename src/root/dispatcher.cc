@@ -51,8 +51,17 @@ void Dispatcher::Undeploy(const std::string& cluster_id, const std::string& serv
 Status Dispatcher::Resume() {
   auto pending = store_.ListUnfinishedInstances();
   if (!pending.ok()) return pending.status();
-  for (auto& inst : *pending) Deploy(inst.service_id, inst.number);
-  if (!pending->empty()) spdlog::info("msg=\"resuming instances\" count={}", pending->size());
+  if (pending->empty()) return Status::Ok();
+  spdlog::info("msg=\"resuming instances\" count={} grace_ms={}", pending->size(), opts_.resume_grace.count());
+  for (auto& inst : *pending) {
+    // Already placed: the cluster is known, send again (deploys are idempotent at the cluster).
+    if (inst.status == st::kClusterScheduled) Deploy(inst.service_id, inst.number);
+    else resume_pending_.emplace_back(inst.service_id, inst.number);
+  }
+  auto timer = std::make_shared<asio::steady_timer>(io_, opts_.resume_grace);
+  timer->async_wait([this, timer](const boost::system::error_code& ec) {
+    if (!ec) ClusterAvailable();
+  });
   return Status::Ok();
 }
 
@@ -95,7 +104,7 @@ asio::awaitable<void> Dispatcher::RunDeploy(std::string service_id, int64_t numb
     inst->status = st::kClusterScheduled;
     inst->status_detail.clear();
     if (const ClusterState* c = clusters_.Find(chosen.id))
-      inst->doc["cluster_location"] = c->rec.info.value("cluster_location", std::string());
+      inst->doc["cluster_location"] = LocationText(c->rec.info);
     inst->updated_ms = clock_.NowMs();
     if (Status s = store_.UpdateInstance(*inst); !s.ok()) {
       spdlog::error("msg=\"cannot record placement\" service={} instance={} error=\"{}\"", service_id, number,
@@ -188,45 +197,83 @@ asio::awaitable<void> Dispatcher::RunUndeploy(std::string cluster_id, std::strin
   // Not lost: the cluster keeps reporting the instance, and each report asks for its removal again.
 }
 
-Status Dispatcher::ApplyJobReports(const ClusterState& cluster, const json& jobs) {
+namespace {
+
+// One reported instance, checked.
+struct Report {
+  std::string service_id;
+  int64_t number = 0;
+  const json* fields = nullptr;
+};
+
+// Validates the whole report before anything is applied, so a bad entry changes nothing.
+Result<std::vector<Report>> ParseJobReports(const json& jobs) {
   if (!jobs.is_array()) return Status::Invalid("jobs: must be an array");
-  for (const auto& job : jobs) {
-    if (!job.is_object()) return Status::Invalid("jobs[]: must be objects");
+  std::vector<Report> out;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const json& job = jobs[j];
+    const std::string path = "jobs[" + std::to_string(j) + "]";
+    if (!job.is_object()) return Status::Invalid(path + ": must be an object");
     std::string service_id;
     if (auto it = job.find("_id"); it != job.end()) {
       if (it->is_string()) service_id = it->get<std::string>();
       else if (it->is_object() && it->contains("$oid") && (*it)["$oid"].is_string()) service_id = (*it)["$oid"];
     }
-    if (service_id.empty()) return Status::Invalid("jobs[]._id: required");
+    if (service_id.empty()) return Status::Invalid(path + "._id: required service id");
     auto list = job.find("instance_list");
     if (list == job.end()) continue;
-    if (!list->is_array()) return Status::Invalid("jobs[].instance_list: must be an array");
-    for (const auto& ri : *list) {
+    if (!list->is_array()) return Status::Invalid(path + ".instance_list: must be an array");
+    for (size_t i = 0; i < list->size(); ++i) {
+      const json& ri = (*list)[i];
+      const std::string ipath = path + ".instance_list[" + std::to_string(i) + "]";
       if (!ri.is_object() || !ri.contains("instance_number") || !ri["instance_number"].is_number_integer())
-        return Status::Invalid("jobs[].instance_list[].instance_number: required integer");
-      int64_t number = ri["instance_number"].get<int64_t>();
-      auto inst = store_.GetInstance(service_id, number);
-      if (!inst.ok() || inst->cluster_id != cluster.rec.id) {
-        if (inst.ok() || inst.status().code() == Code::kNotFound) Undeploy(cluster.rec.id, service_id, number);
-        continue;
+        return Status::Invalid(ipath + ".instance_number: required integer");
+      if (auto st = ri.find("status"); st != ri.end()) {
+        if (!st->is_string() || !model::IsKnownStatus(st->get<std::string>()))
+          return Status::Invalid(ipath + ".status: must be one of the instance statuses");
       }
-      std::string status = ri.value("status", inst->status);
-      if (!model::IsKnownStatus(status)) return Status::Invalid("jobs[].instance_list[].status: unknown '" + status + "'");
-      json doc = inst->doc;
-      for (const char* f : kReportedFields)
-        if (auto it = ri.find(f); it != ri.end()) doc[f] = *it;
-      std::string detail = ri.contains("status_detail") && ri["status_detail"].is_string()
-                               ? ri["status_detail"].get<std::string>()
-                               : (status == inst->status ? inst->status_detail : std::string());
-      if (status == inst->status && detail == inst->status_detail && doc == inst->doc) continue;
-      inst->status = status;
-      inst->status_detail = detail;
-      inst->doc = std::move(doc);
-      inst->updated_ms = clock_.NowMs();
-      OAK_RETURN_IF_ERROR(store_.UpdateInstance(*inst));
+      if (auto d = ri.find("status_detail"); d != ri.end() && !d->is_string())
+        return Status::Invalid(ipath + ".status_detail: must be a string");
+      out.push_back({service_id, ri["instance_number"].get<int64_t>(), &ri});
     }
   }
+  return out;
+}
+
+}  // namespace
+
+Status Dispatcher::ApplyJobReports(const ClusterState& cluster, const json& jobs) {
+  auto reports = ParseJobReports(jobs);
+  if (!reports.ok()) return reports.status();
+  for (const Report& r : *reports) {
+    const json& ri = *r.fields;
+    auto inst = store_.GetInstance(r.service_id, r.number);
+    if (!inst.ok() || inst->cluster_id != cluster.rec.id) {
+      if (inst.ok() || inst.status().code() == Code::kNotFound) Undeploy(cluster.rec.id, r.service_id, r.number);
+      continue;
+    }
+    std::string status = ri.contains("status") ? ri["status"].get<std::string>() : inst->status;
+    std::string detail = ri.contains("status_detail") ? ri["status_detail"].get<std::string>()
+                         : status == inst->status   ? inst->status_detail
+                                                    : std::string();
+    json doc = inst->doc;
+    for (const char* f : kReportedFields)
+      if (auto it = ri.find(f); it != ri.end()) doc[f] = *it;
+    if (status == inst->status && detail == inst->status_detail && doc == inst->doc) continue;
+    inst->status = std::move(status);
+    inst->status_detail = std::move(detail);
+    inst->doc = std::move(doc);
+    inst->updated_ms = clock_.NowMs();
+    OAK_RETURN_IF_ERROR(store_.UpdateInstance(*inst));
+  }
   return Status::Ok();
+}
+
+void Dispatcher::ClusterAvailable() {
+  if (resume_pending_.empty()) return;
+  auto pending = std::move(resume_pending_);
+  resume_pending_.clear();
+  for (auto& [sid, n] : pending) Deploy(sid, n);
 }
 
 }  // namespace oak::root

@@ -25,6 +25,10 @@ struct DispatchOptions {
   std::chrono::milliseconds first_backoff{200};
   std::chrono::milliseconds max_backoff{5'000};
   std::chrono::milliseconds request_timeout{5'000};
+  // After a restart, clusters count as inactive until they report; instances still REQUESTED are
+  // scheduled at the first cluster heartbeat or after this wait, whichever comes first, so they
+  // are not failed for want of a cluster.
+  std::chrono::milliseconds resume_grace{0};
 };
 
 class Dispatcher {
@@ -43,6 +47,9 @@ class Dispatcher {
   // Instances the root does not know (deleted meanwhile) are undeployed at that cluster.
   Status ApplyJobReports(const ClusterState& cluster, const nlohmann::json& jobs);
 
+  // A cluster reported in: instances held back since the restart can be scheduled now.
+  void ClusterAvailable();
+
   size_t in_flight() const { return in_flight_.size(); }
 
  private:
@@ -57,6 +64,7 @@ class Dispatcher {
   DispatchOptions opts_;
   std::set<std::pair<std::string, int64_t>> in_flight_;
   std::set<std::tuple<std::string, std::string, int64_t>> undeploying_;
+  std::vector<std::pair<std::string, int64_t>> resume_pending_;
 };
 
 }  // namespace oak::root

@@ -124,7 +124,9 @@ int RunRoot(const RootOptions& o) {
   TokenService tokens(*jwt_secret, clock, o.access_ttl_s, o.refresh_ttl_s);
   ClusterRegistry clusters(**store, clock, o.cluster_timeout_s * 1000);
   if (Status s = clusters.Load(); !s.ok()) return fail(s);
-  Dispatcher dispatcher(io, **store, clusters, clock, DispatchOptions{.policy = *policy});
+  Dispatcher dispatcher(io, **store, clusters, clock,
+                        DispatchOptions{.policy = *policy,
+                                        .resume_grace = std::chrono::seconds(o.heartbeat_interval_s + 1)});
   HttpMetrics http_metrics;
   RootApi api(ApiDeps{io, hash_pool, **store, tokens, clusters, dispatcher, clock, http_metrics, cluster_token,
                       o.heartbeat_interval_s});

@@ -254,6 +254,14 @@ Result<std::vector<ServiceRecord>> SqliteStore::ListServices(const std::string& 
   return out;
 }
 
+Status SqliteStore::UpdateService(const ServiceRecord& s) {
+  PREPARE(st, "UPDATE services SET rr_ip=?, doc=? WHERE id=?");
+  st.BindOpt(1, s.rr_ip).Bind(2, Dump(s.doc)).Bind(3, s.id);
+  OAK_RETURN_IF_ERROR(ConflictFor(st.Run()));
+  if (db_->Changes() == 0) return Status::NotFound("service '" + s.id + "' not found");
+  return Status::Ok();
+}
+
 Status SqliteStore::DeleteService(const std::string& id) {
   PREPARE(st, "DELETE FROM services WHERE id=?");
   st.Bind(1, id);

@@ -33,6 +33,7 @@ class SqliteStore final : public Store {
   Status AddServices(const std::vector<ServiceRecord>& services) override;
   Result<ServiceRecord> GetService(const std::string& id) override;
   Result<std::vector<ServiceRecord>> ListServices(const std::string& app_id) override;
+  Status UpdateService(const ServiceRecord& s) override;
   Status DeleteService(const std::string& id) override;
 
   Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) override;

@@ -104,6 +104,8 @@ class Store {
   virtual Result<ServiceRecord> GetService(const std::string& id) = 0;
   // Empty app id: every service.
   virtual Result<std::vector<ServiceRecord>> ListServices(const std::string& app_id) = 0;
+  // Replaces the service's document and rr_ip (kConflict naming addresses.rr_ip when taken).
+  virtual Status UpdateService(const ServiceRecord& s) = 0;
   virtual Status DeleteService(const std::string& id) = 0;
 
   // Instances. CreateInstance allocates the service's next instance number atomically.

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "common/http_client.h"
+#include "support/process.h"
 
 namespace oak {
 namespace {
@@ -84,9 +85,11 @@ TEST_F(ServerFixture, ServesJsonAndObservesTheRoute) {
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_EQ(r->status, 200u);
   EXPECT_EQ(nlohmann::json::parse(r->body)["hi"], true);
-  std::lock_guard lock(mu_);
-  ASSERT_FALSE(observed_.empty());
-  EXPECT_EQ(observed_.back(), (std::pair<std::string, unsigned>{"/hello", 200}));
+  // The observer runs once the answer is written, which may be after the client has read it.
+  EXPECT_TRUE(testing::WaitFor([&] {
+    std::lock_guard lock(mu_);
+    return !observed_.empty() && observed_.back() == std::pair<std::string, unsigned>{"/hello", 200};
+  }));
 }
 
 TEST_F(ServerFixture, OversizedBodyIs413Json) {
