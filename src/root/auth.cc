@@ -98,6 +98,15 @@ Result<Claims> TokenService::Verify(std::string_view token, std::string_view wan
   if (token.empty()) return Status::Unauthorized("missing bearer token");
   if (token.size() > 8192) return Status::Unauthorized("invalid token");
   std::string t(token);
+  if (auto hit = verified_.find(t); hit != verified_.end()) {
+    const Claims& c = hit->second;
+    if (c.type != want_type) return Status::Unauthorized("invalid token type");
+    if (c.exp <= clock_.NowMs() / 1000) {
+      verified_.erase(hit);
+      return Status::Unauthorized("token expired");
+    }
+    return c;
+  }
   jwt_t* raw = nullptr;
   if (jwt_decode(&raw, t.c_str(), reinterpret_cast<const unsigned char*>(secret_.data()),
                  static_cast<int>(secret_.size())) != 0) {
@@ -128,6 +137,8 @@ Result<Claims> TokenService::Verify(std::string_view token, std::string_view wan
   }
   if (c.sub.empty() || c.type != want_type) return Status::Unauthorized("invalid token type");
   if (c.exp <= clock_.NowMs() / 1000) return Status::Unauthorized("token expired");
+  if (verified_.size() >= kCacheLimit) verified_.clear();
+  verified_.emplace(std::move(t), c);
   return c;
 }
 

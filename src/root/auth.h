@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -41,7 +42,9 @@ class TokenService {
   TokenService(std::string secret, const Clock& clock, int64_t access_ttl_s, int64_t refresh_ttl_s);
 
   Result<std::string> Issue(const Claims& claims) const;  // fills exp from the type's TTL
-  // Checks signature, algorithm, expiry and the token type.
+  // Checks signature, algorithm, expiry and the token type. Tokens that verified are remembered
+  // (bounded), so a client's repeated calls skip the signature check; expiry is checked every time.
+  // Not thread-safe: one TokenService per event loop.
   Result<Claims> Verify(std::string_view token, std::string_view want_type) const;
 
   int64_t access_ttl_s() const { return access_ttl_s_; }
@@ -51,6 +54,8 @@ class TokenService {
   const Clock& clock_;
   int64_t access_ttl_s_;
   int64_t refresh_ttl_s_;
+  static constexpr size_t kCacheLimit = 4096;
+  mutable std::unordered_map<std::string, Claims> verified_;
 };
 
 }  // namespace oak::root

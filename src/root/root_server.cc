@@ -139,6 +139,7 @@ int RunRoot(const RootOptions& o) {
   HttpServer server(io, router, sopts);
   server.SetObserver([&](const std::string& route, std::string_view method, unsigned status, double secs) {
     http_metrics.Observe(route, std::string(method), status, secs);
+    spdlog::debug("msg=request method={} route=\"{}\" status={} ms={:.3f}", method, route, status, secs * 1000);
   });
   auto port = server.Listen(listen->first, listen->second);
   if (!port.ok()) return fail(port.status());
