@@ -288,6 +288,10 @@ def run_wrk(url, token=None, script=None, duration=DURATION_S, cpu_pid=None):
         r["loop_blocked_or_idle"] = max(0.0, 1.0 - run_s - wait_s)
         r["server_write_bytes"] = io1["write_bytes"] - io0["write_bytes"]
         r["server_syscw"] = io1["syscw"] - io0["syscw"]
+        # Bytes returned by read system calls (sockets included): shows pages re-read from the OS.
+        r["server_rchar"] = io1["rchar"] - io0["rchar"]
+        st = proc_status_kb(cpu_pid)
+        r["rss_after_kb"], r["hwm_after_kb"] = st["VmRSS"], st["VmHWM"]
     return r
 
 
@@ -296,7 +300,9 @@ def wrk_line(name, r):
     if r.get("server_cpu_us_per_req"):
         cpu = (f", root CPU {r['server_cpu_us_per_req']:.0f} us/request; loop thread ran "
                f"{r['loop_running'] * 100:.0f}%, waited for a CPU {r['loop_waiting_cpu'] * 100:.0f}%, blocked/idle "
-               f"{r['loop_blocked_or_idle'] * 100:.0f}%; {r['server_write_bytes'] / 2**20:.1f} MiB written to disk")
+               f"{r['loop_blocked_or_idle'] * 100:.0f}%; read() returned {r['server_rchar'] / 2**20:.1f} MiB; "
+               f"{r['server_write_bytes'] / 2**20:.1f} MiB written to disk; RSS {mb(r['rss_after_kb']):.1f} MB, "
+               f"peak so far {mb(r['hwm_after_kb']):.1f} MB")
     errs = ""
     if r["non_2xx"]:
         errs += f", {r['non_2xx']} non-2xx"

@@ -45,6 +45,8 @@ class RootApi {
  private:
   // Authentication and ownership; failures are ready-made error answers.
   Result<Claims> User(const HttpRequest& req) const;
+  // User() that also requires the Admin role; `action` completes "only an Admin can ...".
+  Result<Claims> AdminUser(const HttpRequest& req, std::string_view action) const;
   Result<ApplicationRecord> OwnedApp(const Claims& who, const std::string& id);
   Result<ServiceRecord> OwnedService(const Claims& who, const std::string& id);
   Result<ClusterState*> Cluster(const HttpRequest& req);
@@ -71,7 +73,6 @@ class RootApi {
   HttpResponse DeleteUser(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> ChangePassword(HttpRequest& req);
   HttpResponse ListUsers(HttpRequest& req);
-  HttpResponse ListOrgUsers(HttpRequest& req);
   HttpResponse Permission(HttpRequest& req);
   HttpResponse ListOrgs(HttpRequest& req);
   HttpResponse CreateOrg(HttpRequest& req);

@@ -26,7 +26,7 @@ void RootApi::Register(Router& r) {
   sync(V::delete_, "/api/user/{}", &RootApi::DeleteUser);
   async(V::post, "/api/user/{}", &RootApi::ChangePassword);
   sync(V::get, "/api/users", &RootApi::ListUsers);
-  sync(V::get, "/api/users/{}", &RootApi::ListOrgUsers);
+  sync(V::get, "/api/users/{}", &RootApi::ListUsers);
   sync(V::get, "/api/permission/{}", &RootApi::Permission);
   sync(V::get, "/api/organization", &RootApi::ListOrgs);
   sync(V::post, "/api/organization", &RootApi::CreateOrg);
@@ -64,6 +64,12 @@ Result<Claims> RootApi::User(const HttpRequest& req) const {
   std::string_view token = req.BearerToken();
   if (token.empty()) return Status::Unauthorized("missing Authorization: Bearer <token> header");
   return d_.tokens.Verify(token, "access");
+}
+
+Result<Claims> RootApi::AdminUser(const HttpRequest& req, std::string_view action) const {
+  auto who = User(req);
+  if (who.ok() && !who->HasRole(kRoleAdmin)) return Status::Forbidden("only an Admin can " + std::string(action));
+  return who;
 }
 
 Result<ApplicationRecord> RootApi::OwnedApp(const Claims& who, const std::string& id) {

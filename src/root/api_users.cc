@@ -126,9 +126,8 @@ HttpResponse RootApi::Refresh(HttpRequest& req) {
 }
 
 asio::awaitable<HttpResponse> RootApi::RegisterUser(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "register users");
   if (!who.ok()) co_return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) co_return HttpResponse::Error(403, "only an Admin can register users");
   auto body = JsonObject(req);
   if (!body.ok()) co_return HttpResponse::FromStatus(body.status());
   auto name = StringField(*body, "name", false, 64);
@@ -193,9 +192,8 @@ HttpResponse RootApi::PutUser(HttpRequest& req) {
 }
 
 HttpResponse RootApi::DeleteUser(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "delete users");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can delete users");
   const std::string& name = req.params[0];
   if (name == who->sub) return HttpResponse::Error(409, "name: an Admin cannot delete their own account");
   if (Status s = d_.store.DeleteUser(name); !s.ok()) return HttpResponse::FromStatus(s);
@@ -232,25 +230,14 @@ asio::awaitable<HttpResponse> RootApi::ChangePassword(HttpRequest& req) {
 }
 
 HttpResponse RootApi::ListUsers(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "list users");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can list users");
+  // GET /api/users/<x>: Oakestra's dashboard passes an organization here, or the caller's own
+  // name; anything that names no organization lists everybody.
+  Result<OrganizationRecord> org = Status::NotFound("no organization given");
+  if (!req.params.empty()) org = d_.store.GetOrganization(req.params[0]);
   auto users = d_.store.ListUsers();
   if (!users.ok()) return HttpResponse::FromStatus(users.status());
-  json out = json::array();
-  for (auto& u : *users) out.push_back(UserJson(u));
-  return HttpResponse::Json(200, out);
-}
-
-HttpResponse RootApi::ListOrgUsers(HttpRequest& req) {
-  auto who = User(req);
-  if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can list users");
-  auto users = d_.store.ListUsers();
-  if (!users.ok()) return HttpResponse::FromStatus(users.status());
-  // Oakestra's dashboard passes an organization here, or the caller's own name: an unknown
-  // organization lists everybody.
-  auto org = d_.store.GetOrganization(req.params[0]);
   json out = json::array();
   for (auto& u : *users)
     if (!org.ok() || u.organization_id == org->id || u.organization_id == org->name) out.push_back(UserJson(u));
@@ -268,9 +255,8 @@ HttpResponse RootApi::Permission(HttpRequest& req) {
 }
 
 HttpResponse RootApi::ListOrgs(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "list organizations");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can list organizations");
   auto orgs = d_.store.ListOrganizations();
   if (!orgs.ok()) return HttpResponse::FromStatus(orgs.status());
   json out = json::array();
@@ -279,9 +265,8 @@ HttpResponse RootApi::ListOrgs(HttpRequest& req) {
 }
 
 HttpResponse RootApi::CreateOrg(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "create organizations");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can create organizations");
   auto body = JsonObject(req);
   if (!body.ok()) return HttpResponse::FromStatus(body.status());
   auto name = StringField(*body, "name", true, 64);
@@ -306,9 +291,8 @@ HttpResponse RootApi::GetOrg(HttpRequest& req) {
 }
 
 HttpResponse RootApi::PutOrg(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "change organizations");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can change organizations");
   auto body = JsonObject(req);
   if (!body.ok()) return HttpResponse::FromStatus(body.status());
   auto o = d_.store.GetOrganization(req.params[0]);
@@ -325,9 +309,8 @@ HttpResponse RootApi::PutOrg(HttpRequest& req) {
 }
 
 HttpResponse RootApi::DeleteOrg(HttpRequest& req) {
-  auto who = User(req);
+  auto who = AdminUser(req, "delete organizations");
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  if (!who->HasRole(kRoleAdmin)) return HttpResponse::Error(403, "only an Admin can delete organizations");
   auto o = d_.store.GetOrganization(req.params[0]);
   if (!o.ok()) return HttpResponse::FromStatus(o.status());
   if (Status s = d_.store.DeleteOrganization(o->id); !s.ok()) return HttpResponse::FromStatus(s);

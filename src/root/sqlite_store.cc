@@ -206,8 +206,11 @@ Result<ApplicationRecord> SqliteStore::GetApplication(const std::string& id) {
 }
 
 Result<std::vector<ApplicationRecord>> SqliteStore::ListApplications(const std::string& owner_id) {
-  PREPARE(st, "SELECT id, owner_id, name, namespace, doc FROM applications WHERE ?1 = '' OR owner_id = ?1 ORDER BY id");
-  st.Bind(1, owner_id);
+  // Two statements, not `?1 = '' OR owner_id = ?1`: SQLite cannot use the index through that OR.
+  PREPARE(st, owner_id.empty()
+                  ? "SELECT id, owner_id, name, namespace, doc FROM applications ORDER BY id"
+                  : "SELECT id, owner_id, name, namespace, doc FROM applications WHERE owner_id = ?1 ORDER BY id");
+  if (!owner_id.empty()) st.Bind(1, owner_id);
   std::vector<ApplicationRecord> out;
   while (st.Step()) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), ParseDoc(st.Text(4))});
   if (!st.status().ok()) return st.status();
@@ -246,8 +249,10 @@ Result<ServiceRecord> SqliteStore::GetService(const std::string& id) {
 }
 
 Result<std::vector<ServiceRecord>> SqliteStore::ListServices(const std::string& app_id) {
-  PREPARE(st, std::string("SELECT ") + kServiceCols + " FROM services WHERE ?1 = '' OR app_id = ?1 ORDER BY id");
-  st.Bind(1, app_id);
+  // Two statements, as in ListApplications, so that services_app serves the filtered one.
+  PREPARE(st, std::string("SELECT ") + kServiceCols +
+                  (app_id.empty() ? " FROM services ORDER BY id" : " FROM services WHERE app_id = ?1 ORDER BY id"));
+  if (!app_id.empty()) st.Bind(1, app_id);
   std::vector<ServiceRecord> out;
   while (st.Step()) out.push_back(ReadService(st));
   if (!st.status().ok()) return st.status();

@@ -259,7 +259,9 @@ TEST_F(CliTest, ApplyDeployUndeployWithoutCluster) {
 
 TEST_F(CliTest, DeployToAFakeCluster) {
   Login();
-  FakeCluster cluster(root_.url(), root_.config().cluster_token, {.name = "edge1"});
+  FakeClusterConfig cfg;
+  cfg.name = "edge1";
+  FakeCluster cluster(root_.url(), root_.config().cluster_token, cfg);
   ASSERT_TRUE(cluster.Register().ok());
   ASSERT_EQ(cluster.Heartbeat(), 200u);
   CliRun cl = oak_({"clusters"});

@@ -17,8 +17,7 @@ TEST(SqliteTest, MigratesOnceAndRefusesNewerSchemas) {
     ASSERT_TRUE((*db)->Migrate(v1).ok());
     ASSERT_TRUE((*db)->Migrate(v1).ok());  // already applied: no second CREATE
   }
-  std::vector<std::string> v2 = v1;
-  v2.push_back("ALTER TABLE a ADD COLUMN y TEXT;");
+  const std::vector<std::string> v2 = {v1[0], "ALTER TABLE a ADD COLUMN y TEXT;"};
   {
     auto db = Db::Open(path);
     ASSERT_TRUE((*db)->Migrate(v2).ok());
