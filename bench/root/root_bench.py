@@ -11,13 +11,14 @@ Measures, against a real `BUILD_DIR/oak root` on 127.0.0.1 with a private data d
   3. authenticated reads, GET /api/services/<appid>, with wrk at 64 connections, beside GET /healthz
      (and, to split the cost, GET /api/clusters/, which adds only the token check, and
      GET /api/service/<id>, one service looked up by its key);
-  4. deploy requests, POST /api/service/<id>/instance, with wrk at 64 connections while a stand-in
-     cluster (BUILD_DIR/bench/root/oak_bench_fake_cluster) accepts the instances; without that
-     binary it runs with no cluster and says so.
+  4. deploy requests, POST /api/service/<id>/instance, with wrk at 64 connections: first with no
+     cluster registered, then while a stand-in cluster (BUILD_DIR/bench/root/oak_bench_fake_cluster)
+     accepts the instances (skipped, and said so, when that binary was not built).
 
 BENCH_QUICK=1: 1,000 services and 3 s wrk runs. It first waits (at most BENCH_MAX_WAIT seconds,
-default 180) for the 1-minute load average to drop below 1, and reports the load it ran under. Uses python3's standard library, wrk, and nothing
-else. Every process it starts is stopped by its PID; its temporary directory is removed.
+default 180) for the 1-minute load average to drop below 1, and reports the load it ran under.
+Uses python3's standard library and wrk, nothing else. Every process it starts is stopped by its
+PID; its temporary directory is removed.
 """
 
 import http.client

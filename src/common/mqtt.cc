@@ -1,0 +1,219 @@
+#include "common/mqtt.h"
+
+#include <mosquitto.h>
+
+#include <atomic>
+#include <map>
+#include <mutex>
+
+#include <boost/asio/post.hpp>
+#include <spdlog/spdlog.h>
+
+namespace oak {
+
+namespace asio = boost::asio;
+
+// Everything the network thread touches. Invariants:
+//  - `mosq`, `handlers`, `alive` are read and written on the owner's thread only (the network
+//    thread receives `this` as mosquitto's userdata and never reads those fields);
+//  - `subs` and `connected` transitions happen under `mu`, so a Subscribe racing a (re)connect
+//    is made either by Subscribe itself or by the connect callback, never lost;
+//  - the State outlives the network thread (Disconnect joins it before the object can go), and
+//    posted callbacks hold a shared_ptr, so a callback queued after the client died is a no-op.
+struct MqttClient::State : std::enable_shared_from_this<MqttClient::State> {
+  explicit State(asio::any_io_executor e) : ex(std::move(e)) {}
+
+  asio::any_io_executor ex;
+  mosquitto* mosq = nullptr;
+  bool alive = true;
+  MessageHandler on_message;
+  ConnectHandler on_connect;
+  DisconnectHandler on_disconnect;
+
+  std::mutex mu;
+  std::map<std::string, int> subs;  // pattern -> qos
+  std::atomic<bool> connected{false};
+  std::atomic<bool> closing{false};  // our own Disconnect is in progress: not "unexpected"
+
+  // Runs `fn(state)` on the owner's executor unless the client is gone by then.
+  template <typename Fn>
+  void Post(Fn fn) {
+    asio::post(ex, [self = shared_from_this(), fn = std::move(fn)]() mutable {
+      if (self->alive) fn(*self);
+    });
+  }
+};
+
+namespace {
+
+std::once_flag g_lib_init;
+
+Status FromMosq(int rc, const std::string& what) {
+  std::string m = what + ": " + mosquitto_strerror(rc);
+  switch (rc) {
+    case MOSQ_ERR_SUCCESS: return Status::Ok();
+    case MOSQ_ERR_NO_CONN:
+    case MOSQ_ERR_CONN_LOST:
+    case MOSQ_ERR_ERRNO: return Status::Unavailable(m);
+    case MOSQ_ERR_INVAL:
+    case MOSQ_ERR_MALFORMED_UTF8:
+    case MOSQ_ERR_QOS_NOT_SUPPORTED: return Status::Invalid(m);
+    case MOSQ_ERR_PAYLOAD_SIZE:
+    case MOSQ_ERR_OVERSIZE_PACKET: return Status::TooLarge(m);
+    case MOSQ_ERR_AUTH:
+    case MOSQ_ERR_CONN_REFUSED: return Status::Unauthorized(m);
+    default: return Status::Internal(m);
+  }
+}
+
+// --- libmosquitto callbacks: network thread. They only copy data and post. ---
+
+void OnConnectCb(mosquitto* mosq, void* obj, int rc) {
+  auto* st = static_cast<MqttClient::State*>(obj);
+  if (rc == 0) {
+    std::lock_guard lock(st->mu);
+    st->connected = true;
+    // With clean sessions the broker forgot our subscriptions; re-make them before any user code
+    // learns about the connection, so nothing published after on_connect is missed.
+    for (const auto& [pattern, qos] : st->subs) mosquitto_subscribe(mosq, nullptr, pattern.c_str(), qos);
+  }
+  std::string reason = rc == 0 ? "" : mosquitto_connack_string(rc);
+  st->Post([ok = rc == 0, reason](MqttClient::State& s) {
+    auto h = s.on_connect;  // copy: the handler may destroy the client
+    if (h) h(ok, reason);
+  });
+}
+
+void OnDisconnectCb(mosquitto*, void* obj, int rc) {
+  auto* st = static_cast<MqttClient::State*>(obj);
+  {
+    std::lock_guard lock(st->mu);
+    st->connected = false;
+  }
+  bool unexpected = rc != 0 && !st->closing;
+  st->Post([unexpected](MqttClient::State& s) {
+    auto h = s.on_disconnect;
+    if (h) h(unexpected);
+  });
+}
+
+void OnMessageCb(mosquitto*, void* obj, const mosquitto_message* msg) {
+  auto* st = static_cast<MqttClient::State*>(obj);
+  std::string topic(msg->topic);
+  std::string payload(static_cast<const char*>(msg->payload), static_cast<size_t>(msg->payloadlen));
+  st->Post([topic = std::move(topic), payload = std::move(payload)](MqttClient::State& s) {
+    auto h = s.on_message;
+    if (h) h(topic, payload);
+  });
+}
+
+}  // namespace
+
+MqttClient::MqttClient(asio::any_io_executor executor) : state_(std::make_shared<State>(std::move(executor))) {
+  std::call_once(g_lib_init, [] { mosquitto_lib_init(); });
+}
+
+MqttClient::~MqttClient() {
+  Disconnect();
+  state_->alive = false;
+  state_->on_message = nullptr;
+  state_->on_connect = nullptr;
+  state_->on_disconnect = nullptr;
+}
+
+void MqttClient::OnMessage(MessageHandler h) { state_->on_message = std::move(h); }
+void MqttClient::OnConnect(ConnectHandler h) { state_->on_connect = std::move(h); }
+void MqttClient::OnDisconnect(DisconnectHandler h) { state_->on_disconnect = std::move(h); }
+
+Status MqttClient::Connect(const MqttOptions& o) {
+  State& st = *state_;
+  if (st.mosq) return Status::Conflict("mqtt: already connected; Disconnect first");
+  if (o.host.empty() || o.port == 0) return Status::Invalid("mqtt: host and port are required");
+  if (o.client_id.empty() && !o.clean_session) return Status::Invalid("mqtt: a persistent session needs a client id");
+  if (o.max_inflight < 1 || o.max_inflight > 65535) return Status::Invalid("mqtt: max_inflight must be 1..65535");
+  if (o.reconnect_min_s < 1 || o.reconnect_max_s < o.reconnect_min_s) {
+    return Status::Invalid("mqtt: reconnect delays must satisfy 1 <= min <= max");
+  }
+
+  mosquitto* m = mosquitto_new(o.client_id.empty() ? nullptr : o.client_id.c_str(), o.clean_session, &st);
+  if (!m) return Status::Internal("mqtt: cannot create client");
+  auto fail = [&](int rc, const std::string& what) {
+    mosquitto_destroy(m);
+    return FromMosq(rc, "mqtt: " + what);
+  };
+  int rc = mosquitto_max_inflight_messages_set(m, static_cast<unsigned>(o.max_inflight));
+  if (rc == MOSQ_ERR_SUCCESS) rc = mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1);
+  if (rc != MOSQ_ERR_SUCCESS) return fail(rc, "options");
+  if (!o.username.empty()) {
+    rc = mosquitto_username_pw_set(m, o.username.c_str(), o.password.empty() ? nullptr : o.password.c_str());
+    if (rc != MOSQ_ERR_SUCCESS) return fail(rc, "credentials");
+  }
+  if (o.will) {
+    rc = mosquitto_will_set(m, o.will->topic.c_str(), static_cast<int>(o.will->payload.size()),
+                            o.will->payload.data(), o.will->qos, o.will->retain);
+    if (rc != MOSQ_ERR_SUCCESS) return fail(rc, "last will");
+  }
+  mosquitto_reconnect_delay_set(m, o.reconnect_min_s, o.reconnect_max_s, true);
+  mosquitto_connect_callback_set(m, OnConnectCb);
+  mosquitto_disconnect_callback_set(m, OnDisconnectCb);
+  mosquitto_message_callback_set(m, OnMessageCb);
+
+  st.closing = false;
+  rc = mosquitto_connect_async(m, o.host.c_str(), o.port, o.keepalive_s);
+  // A refused TCP connect (MOSQ_ERR_ERRNO) is fine: the network thread retries with back-off.
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) return fail(rc, "connect to " + o.host);
+  if (rc == MOSQ_ERR_ERRNO) spdlog::info("msg=\"mqtt broker not reachable yet, retrying\" host={} port={}", o.host, o.port);
+  rc = mosquitto_loop_start(m);
+  if (rc != MOSQ_ERR_SUCCESS) return fail(rc, "network thread");
+  st.mosq = m;
+  return Status::Ok();
+}
+
+void MqttClient::Disconnect() {
+  State& st = *state_;
+  if (!st.mosq) return;
+  st.closing = true;
+  // Sets the library's state to "disconnected", which ends its reconnect loop; the thread then
+  // exits and loop_stop joins it (it also wakes the thread if it sleeps in a back-off).
+  mosquitto_disconnect(st.mosq);
+  mosquitto_loop_stop(st.mosq, false);
+  mosquitto_destroy(st.mosq);
+  st.mosq = nullptr;
+  st.connected = false;
+}
+
+Status MqttClient::Publish(std::string_view topic, std::string_view payload, int qos, bool retain) {
+  mosquitto* m = state_->mosq;
+  if (!m) return Status::Unavailable("mqtt: not connected");
+  std::string t(topic);
+  int rc = mosquitto_publish(m, nullptr, t.c_str(), static_cast<int>(payload.size()), payload.data(), qos, retain);
+  return FromMosq(rc, "mqtt: publish to " + t);
+}
+
+Status MqttClient::Subscribe(const std::string& pattern, int qos) {
+  if (mosquitto_sub_topic_check(pattern.c_str()) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2) {
+    return Status::Invalid("mqtt: bad subscription '" + pattern + "'");
+  }
+  std::lock_guard lock(state_->mu);
+  state_->subs[pattern] = qos;
+  if (state_->mosq && state_->connected) {
+    int rc = mosquitto_subscribe(state_->mosq, nullptr, pattern.c_str(), qos);
+    // Losing the connection right now is fine: the reconnect re-subscribes.
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: subscribe " + pattern);
+  }
+  return Status::Ok();
+}
+
+Status MqttClient::Unsubscribe(const std::string& pattern) {
+  std::lock_guard lock(state_->mu);
+  if (state_->subs.erase(pattern) == 0) return Status::NotFound("mqtt: not subscribed to '" + pattern + "'");
+  if (state_->mosq && state_->connected) {
+    int rc = mosquitto_unsubscribe(state_->mosq, nullptr, pattern.c_str());
+    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: unsubscribe " + pattern);
+  }
+  return Status::Ok();
+}
+
+bool MqttClient::connected() const { return state_->connected; }
+
+}  // namespace oak
