@@ -142,7 +142,6 @@ Status Broker::Start() {
   if (PortAnswers(opts_.listen_host, opts_.port)) {
     return Status::Conflict("broker: something already listens on " + opts_.listen_host + ":" + std::to_string(opts_.port));
   }
-  OAK_RETURN_IF_ERROR(EnsureDir(dir(), 0700));
   OAK_RETURN_IF_ERROR(LoadClients());
   OAK_RETURN_IF_ERROR(WriteAuthFiles());
   OAK_RETURN_IF_ERROR(WriteConfig());
@@ -258,6 +257,7 @@ void Broker::Supervise() {
 }
 
 Status Broker::AddClient(const std::string& user, const std::string& password, std::vector<AclRule> rules) {
+  OAK_RETURN_IF_ERROR(LoadClients());
   if (!ValidUser(user)) return Status::Invalid("broker: bad user name '" + user + "'");
   if (user == opts_.admin_user) return Status::Forbidden("broker: the admin user is managed by the broker");
   if (password.empty()) return Status::Invalid("broker: empty password");
@@ -273,6 +273,7 @@ Status Broker::AddClient(const std::string& user, const std::string& password, s
 }
 
 Status Broker::RemoveClient(const std::string& user) {
+  OAK_RETURN_IF_ERROR(LoadClients());
   if (clients_.erase(user) == 0) return Status::NotFound("broker: no user '" + user + "'");
   OAK_RETURN_IF_ERROR(WriteAuthFiles());
   Reload();
@@ -287,8 +288,12 @@ void Broker::Reload() {
 
 // The files are the only store of credentials: Oak never keeps clear passwords, and a restarted
 // cluster re-reads users from `passwd` and their rules from `acl` (both written by us only).
+// Runs once, before the first change or start, so that no call can overwrite users it has not
+// read yet.
 Status Broker::LoadClients() {
-  clients_.clear();
+  if (loaded_) return Status::Ok();
+  OAK_RETURN_IF_ERROR(EnsureDir(dir(), 0700));
+  loaded_ = true;
   auto pw = ReadFile(dir() + "/passwd");
   if (!pw.ok()) return Status::Ok();  // first start
   std::istringstream in(*pw);

@@ -96,6 +96,7 @@ class Broker {
   BrokerOptions opts_;
   std::string binary_;
   std::map<std::string, Client> clients_;  // without the admin user, which is derived from opts_
+  bool loaded_ = false;                     // clients_ reflects the files in dir()
   pid_t pid_ = -1;
   bool supervising_ = false;  // Start() succeeded and Stop() has not run
   int restarts_ = 0;

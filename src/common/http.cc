@@ -26,6 +26,13 @@ HttpResponse HttpResponse::Json(unsigned status, const nlohmann::json& j) {
   return r;
 }
 
+HttpResponse HttpResponse::RawJson(unsigned status, std::string json_text) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(json_text);
+  return r;
+}
+
 HttpResponse HttpResponse::Text(unsigned status, std::string body, std::string content_type) {
   HttpResponse r;
   r.status = status;

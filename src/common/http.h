@@ -41,6 +41,8 @@ struct HttpResponse {
   std::vector<std::pair<std::string, std::string>> headers;
 
   static HttpResponse Json(unsigned status, const nlohmann::json& j);
+  // `json_text` must already be valid JSON.
+  static HttpResponse RawJson(unsigned status, std::string json_text);
   static HttpResponse Text(unsigned status, std::string body, std::string content_type = "text/plain; version=0.0.4");
   // `{"message": msg}` with the given status.
   static HttpResponse Error(unsigned status, std::string_view msg);

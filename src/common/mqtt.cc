@@ -159,12 +159,17 @@ Status MqttClient::Connect(const MqttOptions& o) {
   mosquitto_message_callback_set(m, OnMessageCb);
 
   st.closing = false;
-  rc = mosquitto_connect_async(m, o.host.c_str(), o.port, o.keepalive_s);
-  // A refused TCP connect (MOSQ_ERR_ERRNO) is fine: the network thread retries with back-off.
-  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_ERRNO) return fail(rc, "connect to " + o.host);
-  if (rc == MOSQ_ERR_ERRNO) spdlog::info("msg=\"mqtt broker not reachable yet, retrying\" host={} port={}", o.host, o.port);
+  // Thread first, then connect_async: in that order libmosquitto makes even the first TCP connect
+  // on its own thread, so a broker that is down is retried with back-off like a lost connection
+  // (connecting first and starting the thread afterwards gives up after one refused attempt).
   rc = mosquitto_loop_start(m);
   if (rc != MOSQ_ERR_SUCCESS) return fail(rc, "network thread");
+  rc = mosquitto_connect_async(m, o.host.c_str(), o.port, o.keepalive_s);
+  if (rc != MOSQ_ERR_SUCCESS) {
+    mosquitto_disconnect(m);
+    mosquitto_loop_stop(m, false);
+    return fail(rc, "connect to " + o.host + ":" + std::to_string(o.port));
+  }
   st.mosq = m;
   return Status::Ok();
 }

@@ -73,8 +73,8 @@ class MqttClient {
 
   // Starts the network thread and the first connection attempt. A broker that is down is not an
   // error: the client keeps retrying with back-off and reports through OnConnect. Errors are bad
-  // options or a second Connect without Disconnect. Note: the first TCP connect and name lookup
-  // happen on the calling thread (libmosquitto does them synchronously); use a numeric address.
+  // options or a second Connect without Disconnect. The TCP connect runs on the network thread
+  // (checked: a refused first attempt is retried); name lookup may not, so prefer numeric hosts.
   Status Connect(const MqttOptions& opts);
   // Sends DISCONNECT (no last will is published) and stops the network thread.
   void Disconnect();

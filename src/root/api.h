@@ -53,11 +53,15 @@ class RootApi {
 
   // Documents in Oakestra's shapes.
   nlohmann::json AppJson(const ApplicationRecord& a);
-  nlohmann::json ServiceJson(const ServiceRecord& s, const std::vector<InstanceRecord>& instances) const;
+  // A service document: the stored one plus its live fields (status, instance_list, ...), as text.
+  std::string RenderService(std::string_view doc_text, int64_t next_instance,
+                            const std::vector<InstanceRecord>& instances) const;
+  HttpResponse ServiceResponse(const ServiceRecord& s);
+  // The services of `app_id` (empty: all), skipping other owners' when `owner_filter` is set.
+  HttpResponse ServicesResponse(const std::string& app_id, const std::string& owner_filter);
   nlohmann::json UserJson(const UserRecord& u) const;
   nlohmann::json OrgJson(const OrganizationRecord& o) const;
   Result<nlohmann::json> AppsJson(const std::string& owner_id);
-  Result<nlohmann::json> ServicesJson(const std::vector<ServiceRecord>& services);
   // Builds the service records for the microservices of `sla_app` (an SLA application, validated).
   Result<std::vector<ServiceRecord>> NewServices(const ApplicationRecord& app, const nlohmann::json& sla_app,
                                                  const std::string& path);

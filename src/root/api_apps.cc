@@ -163,9 +163,7 @@ HttpResponse RootApi::GetService(HttpRequest& req) {
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
   auto svc = OwnedService(*who, req.params[0]);
   if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
-  auto out = ServicesJson({*svc});
-  if (!out.ok()) return HttpResponse::FromStatus(out.status());
-  return HttpResponse::Json(200, (*out)[0]);
+  return ServiceResponse(*svc);
 }
 
 HttpResponse RootApi::PutService(HttpRequest& req) {
@@ -189,9 +187,7 @@ HttpResponse RootApi::PutService(HttpRequest& req) {
   updated.next_instance = svc->next_instance;
   updated.doc["microserviceID"] = svc->id;
   if (Status s = d_.store.UpdateService(updated); !s.ok()) return HttpResponse::FromStatus(s);
-  auto out = ServicesJson({updated});
-  if (!out.ok()) return HttpResponse::FromStatus(out.status());
-  return HttpResponse::Json(200, (*out)[0]);
+  return ServiceResponse(updated);
 }
 
 HttpResponse RootApi::DeleteService(HttpRequest& req) {
@@ -211,23 +207,13 @@ HttpResponse RootApi::ListAppServices(HttpRequest& req) {
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
   auto app = OwnedApp(*who, req.params[0]);
   if (!app.ok()) return HttpResponse::FromStatus(app.status());
-  auto services = d_.store.ListServices(app->id);
-  if (!services.ok()) return HttpResponse::FromStatus(services.status());
-  auto out = ServicesJson(*services);
-  if (!out.ok()) return HttpResponse::FromStatus(out.status());
-  return HttpResponse::Json(200, *out);
+  return ServicesResponse(app->id, "");
 }
 
 HttpResponse RootApi::ListAllServices(HttpRequest& req) {
   auto who = User(req);
   if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  auto services = d_.store.ListServices("");
-  if (!services.ok()) return HttpResponse::FromStatus(services.status());
-  if (!who->HasRole(kRoleAdmin))
-    std::erase_if(*services, [&](const ServiceRecord& s) { return s.owner_id != who->uid; });
-  auto out = ServicesJson(*services);
-  if (!out.ok()) return HttpResponse::FromStatus(out.status());
-  return HttpResponse::Json(200, *out);
+  return ServicesResponse("", who->HasRole(kRoleAdmin) ? std::string() : who->uid);
 }
 
 HttpResponse RootApi::DeployInstance(HttpRequest& req) {

@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <cassert>
 
 #include "common/ids.h"
 #include "model/sla.h"
@@ -102,22 +103,19 @@ json RootApi::AppJson(const ApplicationRecord& a) {
   if (!j.contains("application_desc")) j["application_desc"] = "";
   j["userId"] = a.owner_id;
   json ids = json::array();
-  if (auto svcs = d_.store.ListServices(a.id); svcs.ok())
+  if (auto svcs = d_.store.ListStoredServices(a.id); svcs.ok())
     for (auto& s : *svcs) ids.push_back(s.id);
   j["microservices"] = std::move(ids);
   return j;
 }
 
-json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceRecord>& instances) const {
-  json j = s.doc;
-  j["_id"] = {{"$oid", s.id}};
-  j["microserviceID"] = s.id;
-  j["job_id"] = s.id;
-  j["applicationID"] = s.app_id;
-  j["job_name"] = s.job_name;
-  j["next_instance_progressive_number"] = s.next_instance;
+namespace {
+std::string Compact(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+std::string RootApi::RenderService(std::string_view doc_text, int64_t next_instance,
+                                   const std::vector<InstanceRecord>& instances) const {
   json list = json::array();
-  std::string status = "CREATED", detail;
   for (const auto& i : instances) {
     json e = {{"instance_number", i.number},
               {"cluster_id", i.cluster_id},
@@ -133,6 +131,7 @@ json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceReco
     list.push_back(std::move(e));
   }
   // The service shows RUNNING while any instance runs, otherwise its newest instance's state.
+  std::string status = "CREATED", detail;
   if (!instances.empty()) {
     auto running = std::find_if(instances.begin(), instances.end(),
                                 [](const InstanceRecord& i) { return i.status == model::status::kRunning; });
@@ -140,10 +139,38 @@ json RootApi::ServiceJson(const ServiceRecord& s, const std::vector<InstanceReco
     status = shown.status;
     detail = shown.status_detail;
   }
-  j["status"] = status;
-  j["status_detail"] = detail;
-  j["instance_list"] = std::move(list);
-  return j;
+  // Invariant (NewServices): a stored document is a compact JSON object holding none of the keys
+  // appended here, so splicing text yields the same document as merging parsed objects.
+  assert(doc_text.size() >= 2 && doc_text.front() == '{' && doc_text.back() == '}');
+  std::string out(doc_text.substr(0, doc_text.size() - 1));
+  if (out.size() > 1) out += ',';
+  out += "\"next_instance_progressive_number\":" + std::to_string(next_instance);
+  out += ",\"status\":" + Compact(status) + ",\"status_detail\":" + Compact(detail);
+  out += ",\"instance_list\":" + Compact(list) + "}";
+  return out;
+}
+
+HttpResponse RootApi::ServiceResponse(const ServiceRecord& s) {
+  auto instances = d_.store.ListInstances(s.id);
+  if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
+  return HttpResponse::RawJson(200, RenderService(Compact(s.doc), s.next_instance, *instances));
+}
+
+HttpResponse RootApi::ServicesResponse(const std::string& app_id, const std::string& owner_filter) {
+  auto services = d_.store.ListStoredServices(app_id);
+  if (!services.ok()) return HttpResponse::FromStatus(services.status());
+  auto instances = d_.store.ListInstancesOfApp(app_id);
+  if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
+  static const std::vector<InstanceRecord> kNone;
+  std::string out = "[";
+  for (const auto& s : *services) {
+    if (!owner_filter.empty() && s.owner_id != owner_filter) continue;
+    auto it = instances->find(s.id);
+    if (out.size() > 1) out += ',';
+    out += RenderService(s.doc_text, s.next_instance, it == instances->end() ? kNone : it->second);
+  }
+  out += ']';
+  return HttpResponse::RawJson(200, std::move(out));
 }
 
 json RootApi::UserJson(const UserRecord& u) const {
@@ -164,21 +191,6 @@ Result<json> RootApi::AppsJson(const std::string& owner_id) {
   if (!apps.ok()) return apps.status();
   json out = json::array();
   for (auto& a : *apps) out.push_back(AppJson(a));
-  return out;
-}
-
-Result<json> RootApi::ServicesJson(const std::vector<ServiceRecord>& services) {
-  std::vector<std::string> ids;
-  ids.reserve(services.size());
-  for (auto& s : services) ids.push_back(s.id);
-  auto instances = d_.store.ListInstancesOf(ids);
-  if (!instances.ok()) return instances.status();
-  static const std::vector<InstanceRecord> kNone;
-  json out = json::array();
-  for (auto& s : services) {
-    auto it = instances->find(s.id);
-    out.push_back(ServiceJson(s, it == instances->end() ? kNone : it->second));
-  }
   return out;
 }
 
@@ -204,7 +216,12 @@ Result<std::vector<ServiceRecord>> RootApi::NewServices(const ApplicationRecord&
     if (auto a = ms.find("addresses"); a != ms.end() && a->is_object())
       if (auto rr = a->find("rr_ip"); rr != a->end() && rr->is_string()) s.rr_ip = rr->get<std::string>();
     s.doc = ms;
-    s.doc.erase("_id");
+    // RenderService appends these from live state; a stored copy would be stale and duplicated.
+    for (const char* live : {"status", "status_detail", "instance_list", "next_instance_progressive_number"})
+      s.doc.erase(live);
+    s.doc["_id"] = {{"$oid", s.id}};
+    s.doc["job_id"] = s.id;
+    s.doc["job_name"] = s.job_name;
     s.doc["microserviceID"] = s.id;
     s.doc["applicationID"] = app.id;
     s.doc["app_name"] = app.name;

@@ -275,6 +275,16 @@ Status SqliteStore::DeleteService(const std::string& id) {
   return Status::Ok();
 }
 
+Result<std::vector<StoredService>> SqliteStore::ListStoredServices(const std::string& app_id) {
+  PREPARE(st, app_id.empty() ? "SELECT id, app_id, owner_id, next_instance, doc FROM services ORDER BY id"
+                             : "SELECT id, app_id, owner_id, next_instance, doc FROM services WHERE app_id = ?1 ORDER BY id");
+  if (!app_id.empty()) st.Bind(1, app_id);
+  std::vector<StoredService> out;
+  while (st.Step()) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
+  if (!st.status().ok()) return st.status();
+  return out;
+}
+
 Result<InstanceRecord> SqliteStore::CreateInstance(const std::string& service_id, int64_t now_ms) {
   Tx tx(*db_);
   OAK_RETURN_IF_ERROR(tx.status());
@@ -325,6 +335,22 @@ Result<std::map<std::string, std::vector<InstanceRecord>>> SqliteStore::ListInst
     if (!r.ok()) return r.status();
     if (!r->empty()) out.emplace(id, std::move(*r));
   }
+  return out;
+}
+
+Result<std::map<std::string, std::vector<InstanceRecord>>> SqliteStore::ListInstancesOfApp(const std::string& app_id) {
+  PREPARE(st, app_id.empty()
+                  ? std::string("SELECT ") + kInstanceCols + " FROM instances ORDER BY service_id, number"
+                  : std::string("SELECT i.service_id, i.number, i.cluster_id, i.status, i.status_detail, i.updated_ms, "
+                                "i.doc FROM instances i JOIN services s ON s.id = i.service_id WHERE s.app_id = ?1 "
+                                "ORDER BY i.service_id, i.number"));
+  if (!app_id.empty()) st.Bind(1, app_id);
+  std::map<std::string, std::vector<InstanceRecord>> out;
+  while (st.Step()) {
+    InstanceRecord i = ReadInstance(st);
+    out[i.service_id].push_back(std::move(i));
+  }
+  if (!st.status().ok()) return st.status();
   return out;
 }
 

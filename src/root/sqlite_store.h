@@ -35,12 +35,14 @@ class SqliteStore final : public Store {
   Result<std::vector<ServiceRecord>> ListServices(const std::string& app_id) override;
   Status UpdateService(const ServiceRecord& s) override;
   Status DeleteService(const std::string& id) override;
+  Result<std::vector<StoredService>> ListStoredServices(const std::string& app_id) override;
 
   Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) override;
   Result<InstanceRecord> GetInstance(const std::string& service_id, int64_t number) override;
   Result<std::vector<InstanceRecord>> ListInstances(const std::string& service_id) override;
   Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOf(
       const std::vector<std::string>& service_ids) override;
+  Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) override;
   Result<std::vector<InstanceRecord>> ListUnfinishedInstances() override;
   Status UpdateInstance(const InstanceRecord& i) override;
   Status RemoveInstance(const std::string& service_id, int64_t number) override;

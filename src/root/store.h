@@ -48,6 +48,16 @@ struct ServiceRecord {
   nlohmann::json doc = nlohmann::json::object();  // the SLA microservice and Oakestra's stored fields
 };
 
+// A service with its document left as stored (compact JSON text), for read paths that only pass
+// the document on: they skip parsing and re-serialising it.
+struct StoredService {
+  std::string id;
+  std::string app_id;
+  std::string owner_id;
+  int64_t next_instance = 0;
+  std::string doc_text;
+};
+
 struct InstanceRecord {
   std::string service_id;
   int64_t number = 0;
@@ -107,6 +117,8 @@ class Store {
   // Replaces the service's document and rr_ip (kConflict naming addresses.rr_ip when taken).
   virtual Status UpdateService(const ServiceRecord& s) = 0;
   virtual Status DeleteService(const std::string& id) = 0;
+  // Empty app id: every service.
+  virtual Result<std::vector<StoredService>> ListStoredServices(const std::string& app_id) = 0;
 
   // Instances. CreateInstance allocates the service's next instance number atomically.
   virtual Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) = 0;
@@ -116,6 +128,8 @@ class Store {
   virtual Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOf(
       const std::vector<std::string>& service_ids) = 0;
   // Instances the root has not yet handed over for good: REQUESTED or CLUSTER_SCHEDULED.
+  // Instances of an application's services (empty app id: of all services), keyed by service id.
+  virtual Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) = 0;
   virtual Result<std::vector<InstanceRecord>> ListUnfinishedInstances() = 0;
   virtual Status UpdateInstance(const InstanceRecord& i) = 0;
   virtual Status RemoveInstance(const std::string& service_id, int64_t number) = 0;
