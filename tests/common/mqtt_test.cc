@@ -23,19 +23,9 @@ namespace {
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
 using testing::Process;
+using testing::FreePort;
 using testing::TempDir;
 
-uint16_t FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 bool PortAnswers(uint16_t port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

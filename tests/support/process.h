@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -44,6 +45,9 @@ class Process {
   int status_ = -1;
   std::string log_path_;
 };
+
+// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+uint16_t FreePort();
 
 // Polls `cond` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = std::chrono::seconds(10));
