@@ -6,17 +6,13 @@
 #include "cli/resolve.h"
 #include "cli/session.h"
 #include "common/fs.h"
+#include "common/json_fields.h"
 
 namespace oak::cli {
 
 using nlohmann::json;
 
 namespace {
-
-std::string Str(const json& doc, const char* key) {
-  auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // The SLA as text (sent unchanged: the API validates it) and parsed (to find the created apps).
 Result<std::pair<std::string, json>> ReadSla(const std::string& file) {
@@ -41,8 +37,8 @@ json CreatedApps(const json& sla, const json& mine) {
   for (const auto& want : sla["applications"]) {
     if (!want.is_object()) continue;
     for (const auto& a : mine) {
-      if (a.is_object() && Str(a, "application_name") == Str(want, "application_name") &&
-          Str(a, "application_namespace") == Str(want, "application_namespace")) {
+      if (a.is_object() && StringOr(a, "application_name") == StringOr(want, "application_name") &&
+          StringOr(a, "application_namespace") == StringOr(want, "application_namespace")) {
         out.push_back(a);
         break;
       }
@@ -62,7 +58,7 @@ int RunApply(const std::string& file, bool deploy, bool as_json) {
   json services = json::array(), instances = json::array();
   int rc = kExitOk;
   for (const auto& a : apps) {
-    auto list = api->Get("/api/services/" + Str(a, "applicationID"));
+    auto list = api->Get("/api/services/" + StringOr(a, "applicationID"));
     if (!list.ok()) return Fail(list.status());
     if (!as_json) std::cout << "Created application " << Cell(a, "application_name") << "." << Cell(a, "application_namespace")
                             << " (" << Cell(a, "applicationID") << ")\n";
@@ -73,14 +69,14 @@ int RunApply(const std::string& file, bool deploy, bool as_json) {
     if (!as_json && !services.empty()) std::cout << "\n";
     for (const auto& s : services) {
       // Instances are independent: one refused deployment does not stop the others.
-      auto inst = api->Post("/api/service/" + Str(s, "microserviceID") + "/instance", json::object());
+      auto inst = api->Post("/api/service/" + StringOr(s, "microserviceID") + "/instance", json::object());
       if (!inst.ok()) {
-        rc = Fail(Status(inst.status().code(), Str(s, "job_name") + ": " + inst.status().message()));
+        rc = Fail(Status(inst.status().code(), StringOr(s, "job_name") + ": " + inst.status().message()));
         continue;
       }
       instances.push_back(*inst);
       if (!as_json)
-        std::cout << "Deployed " << Str(s, "job_name") << " instance #" << Cell(*inst, "instance_number") << " ("
+        std::cout << "Deployed " << StringOr(s, "job_name") << " instance #" << Cell(*inst, "instance_number") << " ("
                   << Cell(*inst, "status") << ")\n";
     }
   }
@@ -107,7 +103,7 @@ int RunAppShow(const std::string& ref, bool as_json) {
   if (!api.ok()) return Fail(api.status());
   auto app = ResolveApp(*api, ref);
   if (!app.ok()) return Fail(app.status());
-  std::string id = Str(*app, "applicationID");
+  std::string id = StringOr(*app, "applicationID");
   auto fresh = api->Get("/api/application/" + id);
   if (!fresh.ok()) return Fail(fresh.status());
   if (as_json) {
@@ -125,7 +121,7 @@ int RunAppRemove(const std::string& ref, bool as_json) {
   if (!api.ok()) return Fail(api.status());
   auto app = ResolveApp(*api, ref);
   if (!app.ok()) return Fail(app.status());
-  auto res = api->Delete("/api/application/" + Str(*app, "applicationID"));
+  auto res = api->Delete("/api/application/" + StringOr(*app, "applicationID"));
   if (!res.ok()) return Fail(res.status());
   if (as_json) PrintJson(*res);
   else std::cout << "Deleted application " << Cell(*app, "application_name") << "." << Cell(*app, "application_namespace")

@@ -6,17 +6,13 @@
 #include "cli/format.h"
 #include "cli/resolve.h"
 #include "cli/session.h"
+#include "common/json_fields.h"
 
 namespace oak::cli {
 
 using nlohmann::json;
 
 namespace {
-
-std::string Str(const json& doc, const char* key) {
-  auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // "all" or absent means every instance (-1, the API's wildcard).
 Result<int64_t> InstanceNumber(const std::string& text) {
@@ -35,7 +31,7 @@ int RunList(const std::string& app_ref, bool as_json) {
   if (!app_ref.empty()) {
     auto app = ResolveApp(*api, app_ref);
     if (!app.ok()) return Fail(app.status());
-    target += Str(*app, "applicationID");
+    target += StringOr(*app, "applicationID");
   }
   auto services = api->Get(target);
   if (!services.ok()) return Fail(services.status());
@@ -59,10 +55,10 @@ int RunDeploy(const std::string& ref, bool as_json) {
   if (!api.ok()) return Fail(api.status());
   auto svc = ResolveService(*api, ref);
   if (!svc.ok()) return Fail(svc.status());
-  auto inst = api->Post("/api/service/" + Str(*svc, "microserviceID") + "/instance", json::object());
+  auto inst = api->Post("/api/service/" + StringOr(*svc, "microserviceID") + "/instance", json::object());
   if (!inst.ok()) return Fail(inst.status());
   if (as_json) PrintJson(*inst);
-  else std::cout << "Deployed " << Str(*svc, "job_name") << " instance #" << Cell(*inst, "instance_number") << " ("
+  else std::cout << "Deployed " << StringOr(*svc, "job_name") << " instance #" << Cell(*inst, "instance_number") << " ("
                  << Cell(*inst, "status") << ")\n";
   return kExitOk;
 }
@@ -74,7 +70,7 @@ int RunUndeploy(const std::string& ref, const std::string& which, bool as_json) 
   if (!api.ok()) return Fail(api.status());
   auto svc = ResolveService(*api, ref);
   if (!svc.ok()) return Fail(svc.status());
-  auto res = api->Delete("/api/service/" + Str(*svc, "microserviceID") + "/instance/" + std::to_string(*number));
+  auto res = api->Delete("/api/service/" + StringOr(*svc, "microserviceID") + "/instance/" + std::to_string(*number));
   if (!res.ok()) return Fail(res.status());
   if (as_json) {
     PrintJson(*res);
@@ -82,12 +78,12 @@ int RunUndeploy(const std::string& ref, const std::string& which, bool as_json) 
   }
   const json& removed = (*res)["undeployed"];
   if (!removed.is_array() || removed.empty()) {
-    std::cout << Str(*svc, "job_name") << ": no instances to undeploy.\n";
+    std::cout << StringOr(*svc, "job_name") << ": no instances to undeploy.\n";
     return kExitOk;
   }
   std::string list;
   for (const auto& n : removed) list += (list.empty() ? "#" : ", #") + n.dump();
-  std::cout << "Undeployed " << Str(*svc, "job_name") << " instance" << (removed.size() > 1 ? "s " : " ") << list
+  std::cout << "Undeployed " << StringOr(*svc, "job_name") << " instance" << (removed.size() > 1 ? "s " : " ") << list
             << "\n";
   return kExitOk;
 }

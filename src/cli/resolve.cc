@@ -4,17 +4,13 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/json_fields.h"
 
 namespace oak::cli {
 
 using nlohmann::json;
 
 namespace {
-
-std::string Field(const json& doc, const char* key) {
-  auto it = doc.find(key);
-  return it != doc.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 // The first tier of `tiers` with any match decides: an exact id or full name wins over a short name
 // even when the short name would be ambiguous. More than one match in that tier is an error.
@@ -40,22 +36,22 @@ Result<json> Pick(const json& docs, const std::string& ref, const char* what,
 }  // namespace
 
 Result<json> MatchApp(const json& apps, const std::string& ref) {
-  auto full = [](const json& a) { return Field(a, "application_name") + "." + Field(a, "application_namespace"); };
+  auto full = [](const json& a) { return StringOr(a, "application_name") + "." + StringOr(a, "application_namespace"); };
   return Pick(apps, ref, "application",
-              {[&](const json& a) { return Field(a, "applicationID") == ref; },
+              {[&](const json& a) { return StringOr(a, "applicationID") == ref; },
                [&](const json& a) { return full(a) == ref; },
-               [&](const json& a) { return Field(a, "application_name") == ref; }},
+               [&](const json& a) { return StringOr(a, "application_name") == ref; }},
               full);
 }
 
 Result<json> MatchService(const json& services, const std::string& ref) {
-  auto full = [](const json& s) { return Field(s, "job_name"); };
-  auto short_name = [](const json& s) { return Field(s, "service_name") + "." + Field(s, "service_ns"); };
+  auto full = [](const json& s) { return StringOr(s, "job_name"); };
+  auto short_name = [](const json& s) { return StringOr(s, "service_name") + "." + StringOr(s, "service_ns"); };
   return Pick(services, ref, "service",
-              {[&](const json& s) { return Field(s, "microserviceID") == ref; },
-               [&](const json& s) { return Field(s, "job_name") == ref; },
+              {[&](const json& s) { return StringOr(s, "microserviceID") == ref; },
+               [&](const json& s) { return StringOr(s, "job_name") == ref; },
                [&](const json& s) { return short_name(s) == ref; },
-               [&](const json& s) { return Field(s, "service_name") == ref; }},
+               [&](const json& s) { return StringOr(s, "service_name") == ref; }},
               full);
 }
 

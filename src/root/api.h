@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/json_fields.h"
 #include "common/metrics.h"
 #include "common/router.h"
 #include "root/auth.h"
@@ -17,12 +18,6 @@
 #include "root/store.h"
 
 namespace oak::root {
-
-// `j[key]` when it is a string, else `fallback` (validated documents may still hold nulls).
-inline std::string StringOr(const nlohmann::json& j, const char* key, std::string fallback = {}) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::move(fallback);
-}
 
 struct ApiDeps {
   boost::asio::io_context& io;
