@@ -63,12 +63,7 @@ class BrokerTest : public ::testing::Test {
     if (broker_) broker_->Stop();
   }
   bool Pump(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!cond()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io_.run_one_for(10ms);
-    }
-    return true;
+    return oak::testing::PumpUntil(io_, cond, timeout);
   }
   void PumpFor(std::chrono::milliseconds d) { Pump([] { return false; }, d); }
   std::unique_ptr<Peer> Connect(const std::string& user, const std::string& pw) {

@@ -85,14 +85,8 @@ class MqttTest : public ::testing::Test {
     o.keepalive_s = 5;
     return o;
   }
-  // Runs handlers on this thread until `cond` holds or the deadline passes.
   bool Pump(const std::function<bool()>& cond, std::chrono::milliseconds timeout = 10s) {
-    auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (!cond()) {
-      if (std::chrono::steady_clock::now() > deadline) return false;
-      io_.run_one_for(10ms);
-    }
-    return true;
+    return oak::testing::PumpUntil(io_, cond, timeout);
   }
   void PumpFor(std::chrono::milliseconds d) { Pump([] { return false; }, d); }
 

@@ -113,3 +113,16 @@ bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeou
 }
 
 }  // namespace oak::testing
+
+namespace oak::testing {
+
+bool PumpUntil(boost::asio::io_context& io, const std::function<bool()>& cond, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!cond()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    io.run_one_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace oak::testing

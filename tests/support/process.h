@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 namespace oak::testing {
 
 // A fresh directory under $TMPDIR (or /tmp) named oak-test-<name>-<random>; removed on destruction.
@@ -51,5 +53,9 @@ uint16_t FreePort();
 
 // Polls `cond` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Runs `io`'s handlers on this thread until `cond` holds or `timeout` passes.
+bool PumpUntil(boost::asio::io_context& io, const std::function<bool()>& cond,
+               std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 }  // namespace oak::testing
