@@ -204,7 +204,6 @@ int ClusterRegistry::CheckLiveness() {
   for (auto& [id, c] : clusters_) {
     if (c->active && now - c->rec.last_seen_ms > timeout_ms_) {
       c->active = false;
-      c->candidate.active = false;
       ++changed;
       spdlog::warn("msg=\"cluster inactive\" cluster={} name={} silent_ms={}", id, c->rec.name,
                    now - c->rec.last_seen_ms);
