@@ -257,17 +257,29 @@ void Broker::Supervise() {
 }
 
 Status Broker::AddClient(const std::string& user, const std::string& password, std::vector<AclRule> rules) {
+  return AddClients({ClientSpec{user, password, std::move(rules)}});
+}
+
+Status Broker::AddClients(std::vector<ClientSpec> specs) {
   OAK_RETURN_IF_ERROR(LoadClients());
-  if (!ValidUser(user)) return Status::Invalid("broker: bad user name '" + user + "'");
-  if (user == opts_.admin_user) return Status::Forbidden("broker: the admin user is managed by the broker");
-  if (password.empty()) return Status::Invalid("broker: empty password");
-  for (const auto& r : rules) {
-    if (!ValidRuleTopic(r.topic)) return Status::Invalid("broker: bad ACL topic '" + r.topic + "'");
+  std::vector<std::pair<std::string, Client>> fresh;
+  for (auto& spec : specs) {
+    if (!ValidUser(spec.user)) return Status::Invalid("broker: bad user name '" + spec.user + "'");
+    if (spec.user == opts_.admin_user) return Status::Forbidden("broker: the admin user is managed by the broker");
+    if (spec.password.empty()) return Status::Invalid("broker: empty password");
+    for (const auto& r : spec.rules) {
+      if (!ValidRuleTopic(r.topic)) return Status::Invalid("broker: bad ACL topic '" + r.topic + "'");
+    }
+    auto hash = HashMosquittoPassword(spec.password);
+    if (!hash.ok()) return hash.status();
+    fresh.emplace_back(spec.user, Client{std::move(*hash), std::move(spec.rules)});
   }
-  auto hash = HashMosquittoPassword(password);
-  if (!hash.ok()) return hash.status();
-  clients_[user] = Client{std::move(*hash), std::move(rules)};
-  OAK_RETURN_IF_ERROR(WriteAuthFiles());
+  auto before = clients_;
+  for (auto& [user, client] : fresh) clients_[user] = std::move(client);
+  if (Status s = WriteAuthFiles(); !s.ok()) {
+    clients_ = std::move(before);
+    return s;
+  }
   Reload();
   return Status::Ok();
 }

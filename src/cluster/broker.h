@@ -69,6 +69,13 @@ class Broker {
   // makes a running broker reload. Existing connections of a removed user are dropped by the
   // broker on reload. The admin user cannot be changed here.
   Status AddClient(const std::string& user, const std::string& password, std::vector<AclRule> rules);
+  struct ClientSpec {
+    std::string user, password;
+    std::vector<AclRule> rules;
+  };
+  // Like AddClient for many users at once: the files are written and the broker reloaded once.
+  // All or nothing: an invalid entry fails the call before anything changes.
+  Status AddClients(std::vector<ClientSpec> specs);
   Status RemoveClient(const std::string& user);
   bool HasClient(const std::string& user) const { return clients_.count(user) > 0; }
 

@@ -10,6 +10,10 @@
 #include <fstream>
 #include <sstream>
 
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+
 namespace oak {
 
 Status EnsureDir(const std::string& path, mode_t mode) {
@@ -55,6 +59,23 @@ Status WriteFileAtomic(const std::string& path, const std::string& content, mode
     return Status::Internal("cannot rename " + tmp + ": " + std::strerror(errno));
   }
   return Status::Ok();
+}
+
+
+Result<std::string> LoadOrCreateSecret(const std::string& path, size_t bytes) {
+  if (auto existing = ReadFile(path); existing.ok() && !existing->empty()) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
+      spdlog::warn("msg=\"secret file readable by others; fixing mode\" path={}", path);
+      ::chmod(path.c_str(), 0600);
+    }
+    std::string v = *existing;
+    while (!v.empty() && (v.back() == '\n' || v.back() == ' ' || v.back() == '\r')) v.pop_back();
+    return v;
+  }
+  std::string fresh = RandomHex(bytes);
+  OAK_RETURN_IF_ERROR(WriteFileAtomic(path, fresh + "\n", 0600));
+  return fresh;
 }
 
 }  // namespace oak

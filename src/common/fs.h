@@ -14,4 +14,8 @@ Result<std::string> ReadFile(const std::string& path);
 // content, never a mix.
 Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode = 0600);
 
+// Reads a secret file (trailing whitespace trimmed), or creates it with `bytes` random bytes in
+// hex. The file is kept private (0600): a wider mode is fixed with a warning.
+Result<std::string> LoadOrCreateSecret(const std::string& path, size_t bytes);
+
 }  // namespace oak

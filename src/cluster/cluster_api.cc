@@ -1,0 +1,167 @@
+#include "cluster/cluster_api.h"
+
+#include <openssl/crypto.h>
+
+#include <charconv>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/ids.h"
+
+namespace oak::cluster {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+constexpr std::chrono::milliseconds kBatchWindow{10};
+// Mosquitto rereads its files on SIGHUP at its next loop turn; answering a moment later keeps a
+// node from connecting before its credentials are known.
+constexpr std::chrono::milliseconds kReloadSettle{25};
+
+Result<int64_t> ParseInstanceNumber(const std::string& text, bool allow_all) {
+  int64_t n = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (ec != std::errc() || p != text.data() + text.size() || (n < 0 && !(allow_all && n == -1)))
+    return Status::Invalid("instance_number: expected a non-negative integer" + std::string(allow_all ? " or -1" : ""));
+  return n;
+}
+
+}  // namespace
+
+bool SecretEquals(std::string_view a, std::string_view b) {
+  return !a.empty() && a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+ClusterApi::Batch::Batch(asio::io_context& io) : gate(io, asio::steady_timer::time_point::max()) {}
+
+ClusterApi::ClusterApi(ClusterApiDeps deps) : d_(std::move(deps)) {}
+
+void ClusterApi::Register(Router& r) {
+  r.AddAsync(http::verb::post, "/api/node/register", [this](HttpRequest& q) { return RegisterNode(q); });
+  r.Add(http::verb::post, "/api/service/{}/{}", [this](HttpRequest& q) { return DeployInstance(q); });
+  r.Add(http::verb::delete_, "/api/service/{}/{}", [this](HttpRequest& q) { return UndeployInstance(q); });
+  r.Add(http::verb::get, "/api/nodes", [this](HttpRequest& q) { return ListNodes(q); });
+  r.Add(http::verb::get, "/healthz", [this](HttpRequest&) {
+    return HttpResponse::Json(200, {{"status", "ok"},
+                                    {"registered", d_.root.registered()},
+                                    {"cluster_id", d_.root.cluster_id()},
+                                    {"active_nodes", d_.nodes.Aggregate().active_nodes}});
+  });
+  r.Add(http::verb::get, "/metrics", [this](HttpRequest&) {
+    std::string text;
+    d_.metrics.Render(text);
+    const auto& c = d_.manager.counters();
+    text += "# TYPE oak_cluster_nodes gauge\noak_cluster_nodes " + std::to_string(d_.nodes.Nodes().size()) + "\n";
+    text += "# TYPE oak_cluster_active_nodes gauge\noak_cluster_active_nodes " +
+            std::to_string(d_.nodes.Aggregate().active_nodes) + "\n";
+    text += "# TYPE oak_cluster_instances gauge\noak_cluster_instances " +
+            std::to_string(d_.manager.instances().size()) + "\n";
+    text += "# TYPE oak_cluster_mqtt_dropped_total counter\noak_cluster_mqtt_dropped_total " +
+            std::to_string(c.dropped_messages) + "\n";
+    text += "# TYPE oak_cluster_stray_deletes_total counter\noak_cluster_stray_deletes_total " +
+            std::to_string(c.stray_deletes) + "\n";
+    return HttpResponse::Text(200, std::move(text));
+  });
+}
+
+bool ClusterApi::FromRoot(const HttpRequest& req) const {
+  return d_.root.registered() && SecretEquals(req.BearerToken(), d_.root.secret());
+}
+
+asio::awaitable<HttpResponse> ClusterApi::RegisterNode(HttpRequest& req) {
+  if (!SecretEquals(req.BearerToken(), d_.node_token))
+    co_return HttpResponse::Error(401, "missing or wrong node token (Authorization: Bearer <node token>)");
+  json body = json::parse(req.body(), nullptr, false);
+  if (body.is_discarded()) co_return HttpResponse::Error(400, "body: not valid JSON");
+  auto desc = ParseNodeDescription(body);
+  if (!desc.ok()) co_return HttpResponse::FromStatus(desc.status());
+  auto node = d_.nodes.Register(*desc);
+  if (!node.ok()) co_return HttpResponse::FromStatus(node.status());
+  std::string id = (*node)->rec.id;
+  std::string password;
+  if (d_.broker) {
+    password = RandomHex(16);
+    Broker::ClientSpec spec{id, password, NodeAcl(id)};
+    Status s = co_await AddCredentials(&spec);
+    if (!s.ok()) {
+      spdlog::error("msg=\"cannot add node credentials to the broker\" node={} error=\"{}\"", id, s.message());
+      co_return HttpResponse::Error(503, "broker: cannot add the node's credentials: " + s.message());
+    }
+  }
+  spdlog::info("msg=\"node registered\" node={} name={} ip={}", id, desc->host, desc->ip);
+  co_return HttpResponse::Json(200, {{"id", id},
+                                     {"MQTT_BROKER_PORT", d_.mqtt_port},
+                                     {"MQTT_BROKER_HOST", d_.mqtt_host},
+                                     {"mqtt_username", d_.broker ? id : ""},
+                                     {"mqtt_password", password},
+                                     {"report_interval_s", d_.report_interval_s}});
+}
+
+asio::awaitable<Status> ClusterApi::AddCredentials(const Broker::ClientSpec* spec) {
+  if (!open_batch_) {
+    open_batch_ = std::make_shared<Batch>(d_.io);
+    asio::co_spawn(d_.io, FlushCredentials(), asio::detached);
+  }
+  std::shared_ptr<Batch> batch = open_batch_;
+  batch->specs.push_back(*spec);
+  co_await batch->gate.async_wait(asio::as_tuple(asio::use_awaitable));
+  co_return batch->result;
+}
+
+asio::awaitable<void> ClusterApi::FlushCredentials() {
+  asio::steady_timer t(d_.io);
+  t.expires_after(kBatchWindow);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  std::shared_ptr<Batch> batch = std::move(open_batch_);
+  open_batch_.reset();
+  batch->result = d_.broker->AddClients(std::move(batch->specs));
+  t.expires_after(kReloadSettle);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  batch->gate.cancel();
+}
+
+HttpResponse ClusterApi::DeployInstance(HttpRequest& req) {
+  if (!FromRoot(req)) return HttpResponse::Error(401, "only the root may deploy here (Authorization: Bearer <cluster secret>)");
+  auto n = ParseInstanceNumber(req.params[1], false);
+  if (!n.ok()) return HttpResponse::FromStatus(n.status());
+  json doc = json::parse(req.body(), nullptr, false);
+  if (doc.is_discarded()) return HttpResponse::Error(400, "body: not valid JSON");
+  Status s = d_.manager.Deploy(req.params[0], *n, doc);
+  if (!s.ok()) return HttpResponse::FromStatus(s);
+  return HttpResponse::Json(200, {{"message", "accepted"}, {"job_id", req.params[0]}, {"instance_number", *n}});
+}
+
+HttpResponse ClusterApi::UndeployInstance(HttpRequest& req) {
+  if (!FromRoot(req)) return HttpResponse::Error(401, "only the root may undeploy here (Authorization: Bearer <cluster secret>)");
+  auto n = ParseInstanceNumber(req.params[1], true);
+  if (!n.ok()) return HttpResponse::FromStatus(n.status());
+  Status s = d_.manager.Undeploy(req.params[0], *n);
+  if (!s.ok()) return HttpResponse::FromStatus(s);
+  return HttpResponse::Json(200, {{"message", "removed"}});
+}
+
+HttpResponse ClusterApi::ListNodes(HttpRequest& req) {
+  if (!FromRoot(req) && !SecretEquals(req.BearerToken(), d_.node_token))
+    return HttpResponse::Error(401, "missing or wrong token (cluster secret or node token)");
+  json out = json::array();
+  for (const NodeState* n : d_.nodes.Nodes()) {
+    json j = d_.nodes.ToJson(*n);
+    json list = json::array();
+    for (const Instance* inst : d_.manager.InstancesOn(n->rec.id))
+      list.push_back({{"job_id", inst->job_id}, {"job_name", inst->job_name}, {"instance_number", inst->number},
+                      {"status", inst->status}});
+    j["instances"] = std::move(list);
+    out.push_back(std::move(j));
+  }
+  return HttpResponse::Json(200, out);
+}
+
+}  // namespace oak::cluster

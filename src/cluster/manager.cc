@@ -1,0 +1,248 @@
+#include "cluster/manager.h"
+
+#include <spdlog/spdlog.h>
+
+#include "cluster/node_protocol.h"
+#include "model/status_names.h"
+
+namespace oak::cluster {
+
+using nlohmann::json;
+namespace st = model::status;
+
+namespace {
+
+// Statuses in which an instance occupies its node.
+bool Occupies(std::string_view s) {
+  return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated || s == st::kRunning;
+}
+
+}  // namespace
+
+Manager::Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock, ManagerOptions opts)
+    : store_(store), nodes_(nodes), bus_(bus), clock_(clock), opts_(opts), started_ms_(clock.NowMs()) {}
+
+Status Manager::Load() {
+  auto services = store_.ListServices();
+  if (!services.ok()) return services.status();
+  for (auto& s : *services) {
+    auto full = store_.GetService(s.job_id);
+    if (!full.ok()) return full.status();
+    if (!*full) continue;
+    json doc = json::parse((*full)->doc_text, nullptr, false);
+    auto req = scheduler::RequestFromService(doc);
+    if (!req.ok()) {
+      spdlog::warn("msg=\"stored service unreadable\" job_id={} error=\"{}\"", s.job_id, req.status().message());
+      continue;
+    }
+    services_[s.job_id] = Service{s.job_name, req->virtualization, std::move(*req)};
+    job_ids_[s.job_name] = s.job_id;
+  }
+  auto rows = store_.ListInstances();
+  if (!rows.ok()) return rows.status();
+  for (auto& r : *rows) {
+    auto svc = services_.find(r.job_id);
+    if (svc == services_.end()) continue;
+    Instance inst{r.job_id, r.number, svc->second.job_name, r.node_id, r.status, r.status_detail, r.publicip,
+                  r.updated_ms};
+    NodeState* node = inst.node_id.empty() ? nullptr : nodes_.Find(inst.node_id);
+    if (node && Occupies(inst.status)) {
+      nodes_.Allocate(*node, svc->second.req.need);
+      inst.allocated = true;
+    }
+    auto key = InstanceKey{r.job_id, r.number};
+    if (inst.node_id.empty() && inst.status == st::kClusterScheduled) held_.insert(key);
+    instances_.emplace(key, std::move(inst));
+  }
+  spdlog::info("msg=\"state loaded\" services={} instances={} nodes={}", services_.size(), instances_.size(),
+               nodes_.Nodes().size());
+  return Status::Ok();
+}
+
+Status Manager::Deploy(const std::string& job_id, int64_t number, const json& doc) {
+  if (job_id.empty() || job_id.size() > 64) return Status::Invalid("job_id: expected 1-64 characters");
+  if (number < 0) return Status::Invalid("instance_number: must not be negative");
+  if (!doc.is_object()) return Status::Invalid("body: expected the service document as a JSON object");
+  auto name_it = doc.find("job_name");
+  if (name_it == doc.end() || !name_it->is_string() || name_it->get_ref<const std::string&>().empty())
+    return Status::Invalid("job_name: required string");
+  const std::string& job_name = name_it->get_ref<const std::string&>();
+  auto req = scheduler::RequestFromService(doc);
+  if (!req.ok()) return req.status();
+  if (auto other = job_ids_.find(job_name); other != job_ids_.end() && other->second != job_id)
+    return Status::Conflict("job_name: already used by service " + other->second);
+
+  auto key = InstanceKey{job_id, number};
+  if (auto it = instances_.find(key); it != instances_.end() && !model::IsSchedulingFailure(it->second.status) &&
+                                      it->second.status != st::kFailed && it->second.status != st::kDead) {
+    if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
+    return Status::Ok();
+  }
+  OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, doc.dump(-1, ' ', false, json::error_handler_t::replace)}));
+  services_[job_id] = Service{job_name, req->virtualization, std::move(*req)};
+  job_ids_[job_name] = job_id;
+
+  auto [it, fresh] = instances_.try_emplace(key);
+  Instance& inst = it->second;
+  if (!fresh) Release(inst);
+  inst = Instance{};
+  inst.job_id = job_id;
+  inst.number = number;
+  inst.job_name = job_name;
+  inst.status = std::string(st::kClusterScheduled);
+  Place(inst);
+  return Status::Ok();
+}
+
+void Manager::Place(Instance& inst, const std::string& why) {
+  auto svc = services_.find(inst.job_id);
+  assert(svc != services_.end());
+  const auto& candidates = nodes_.Candidates();
+  scheduler::Decision d = scheduler::Schedule(scheduler::Level::kNode, svc->second.req, candidates, opts_.policy);
+  auto key = InstanceKey{inst.job_id, inst.number};
+  if (!d.ok()) {
+    bool any_active = false;
+    for (const auto& c : candidates) any_active = any_active || c.active;
+    if (!any_active && clock_.NowMs() - started_ms_ < opts_.placement_grace_ms) {
+      held_.insert(key);
+      if (inst.status != st::kClusterScheduled) SetStatus(inst, st::kClusterScheduled, "waiting for a node");
+      else Persist(inst);
+      return;
+    }
+    held_.erase(key);
+    SetStatus(inst, d.status, why.empty() ? d.detail : why + "; not placed again: " + d.detail);
+    return;
+  }
+  held_.erase(key);
+  NodeState& node = *nodes_.Nodes()[d.index];
+  auto doc = store_.GetService(inst.job_id);
+  Result<std::string> payload = Status::Internal("service document missing");
+  if (doc.ok() && *doc) payload = DeployPayload((*doc)->doc_text, inst.number);
+  if (!payload.ok()) {
+    SetStatus(inst, st::kFailed, "cannot build the deploy message: " + payload.status().message());
+    return;
+  }
+  nodes_.Allocate(node, svc->second.req.need);
+  inst.allocated = true;
+  inst.node_id = node.rec.id;
+  inst.publicip = node.desc.ip;
+  SetStatus(inst, st::kNodeScheduled, "");
+  if (Status s = bus_.Publish("nodes/" + node.rec.id + "/control/deploy", *payload); !s.ok())
+    spdlog::warn("msg=\"deploy publish failed; the broker will get it on reconnect\" node={} error=\"{}\"",
+                 node.rec.id, s.message());
+}
+
+Status Manager::Undeploy(const std::string& job_id, int64_t number) {
+  std::vector<int64_t> numbers;
+  auto lo = instances_.lower_bound({job_id, number < 0 ? INT64_MIN : number});
+  for (auto it = lo; it != instances_.end() && it->first.first == job_id; ++it) {
+    if (number >= 0 && it->first.second != number) break;
+    numbers.push_back(it->first.second);
+  }
+  if (numbers.empty()) return Status::NotFound("no instance " + job_id + "/" + std::to_string(number) + " here");
+  OAK_RETURN_IF_ERROR(store_.DeleteInstances(job_id, numbers));
+  for (int64_t n : numbers) {
+    auto it = instances_.find({job_id, n});
+    Instance& inst = it->second;
+    if (!inst.node_id.empty() && inst.status != st::kUndeployed) SendDelete(inst.node_id, inst.job_name, n);
+    Release(inst);
+    held_.erase(it->first);
+    instances_.erase(it);
+  }
+  bool any_left = false;
+  auto rest = instances_.lower_bound({job_id, INT64_MIN});
+  any_left = rest != instances_.end() && rest->first.first == job_id;
+  if (!any_left) {
+    if (auto svc = services_.find(job_id); svc != services_.end()) {
+      job_ids_.erase(svc->second.job_name);
+      services_.erase(svc);
+    }
+  }
+  return Status::Ok();
+}
+
+void Manager::SetStatus(Instance& inst, std::string_view status, std::string detail) {
+  if (inst.status == status && inst.detail == detail) return;
+  inst.status = std::string(status);
+  inst.detail = std::move(detail);
+  inst.updated_ms = clock_.NowMs();
+  if (!Occupies(inst.status)) Release(inst);
+  Persist(inst);
+  if (on_change_) on_change_({inst.job_id, inst.number});
+}
+
+void Manager::Release(Instance& inst) {
+  if (!inst.allocated) return;
+  inst.allocated = false;
+  NodeState* node = nodes_.Find(inst.node_id);
+  auto svc = services_.find(inst.job_id);
+  if (node && svc != services_.end()) nodes_.Release(*node, svc->second.req.need);
+}
+
+void Manager::Persist(const Instance& inst) {
+  Status s = store_.PutInstances({{inst.job_id, inst.number, inst.node_id, inst.status, inst.detail, inst.publicip,
+                                   inst.updated_ms}});
+  if (!s.ok()) spdlog::error("msg=\"cannot persist instance\" job_id={} instance={} error=\"{}\"", inst.job_id,
+                             inst.number, s.message());
+}
+
+void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {
+  std::string virt = "container";
+  if (auto id = job_ids_.find(job_name); id != job_ids_.end())
+    if (auto svc = services_.find(id->second); svc != services_.end() && !svc->second.virtualization.empty())
+      virt = svc->second.virtualization;
+  Status s = bus_.Publish("nodes/" + node_id + "/control/delete", DeletePayload(job_name, virt, number));
+  if (!s.ok()) spdlog::warn("msg=\"delete publish failed\" node={} error=\"{}\"", node_id, s.message());
+}
+
+Instance* Manager::FindByName(const std::string& job_name, int64_t number) {
+  auto id = job_ids_.find(job_name);
+  if (id == job_ids_.end()) return nullptr;
+  auto it = instances_.find({id->second, number});
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+const Instance* Manager::Find(const InstanceKey& k) const {
+  auto it = instances_.find(k);
+  return it == instances_.end() ? nullptr : &it->second;
+}
+
+std::vector<const Instance*> Manager::InstancesOn(const std::string& node_id) const {
+  std::vector<const Instance*> out;
+  for (const auto& [k, inst] : instances_)
+    if (inst.node_id == node_id) out.push_back(&inst);
+  return out;
+}
+
+void Manager::NodeLost(NodeState& node, const std::string& reason) {
+  std::vector<Instance*> lost;
+  for (auto& [k, inst] : instances_)
+    if (inst.node_id == node.rec.id && Occupies(inst.status)) lost.push_back(&inst);
+  for (Instance* inst : lost) {
+    std::string why = "node " + node.rec.name + " lost: " + reason;
+    SetStatus(*inst, st::kFailed, why);
+    inst->node_id.clear();
+    Place(*inst, why);
+  }
+  if (!lost.empty())
+    spdlog::warn("msg=\"rescheduled instances of a lost node\" node={} count={}", node.rec.id, lost.size());
+}
+
+void Manager::Tick() {
+  for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
+  if (!held_.empty()) RetryHeld();
+}
+
+void Manager::RetryHeld() {
+  std::vector<InstanceKey> keys(held_.begin(), held_.end());
+  for (const auto& k : keys) {
+    auto it = instances_.find(k);
+    if (it == instances_.end()) {
+      held_.erase(k);
+      continue;
+    }
+    Place(it->second);
+  }
+}
+
+}  // namespace oak::cluster

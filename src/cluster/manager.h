@@ -1,0 +1,123 @@
+// The cluster's core: keeps the instances the root handed over, places them on nodes with the
+// shared scheduler, drives nodes over MQTT and folds their reports back into instance statuses.
+// Lives on the cluster's event loop thread; I/O goes through the Bus and Store seams.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cluster/node_registry.h"
+#include "cluster/store.h"
+#include "common/clock.h"
+#include "scheduler/scheduler.h"
+
+namespace oak::cluster {
+
+// Outgoing MQTT messages (QoS 1). The production implementation wraps MqttClient.
+class Bus {
+ public:
+  virtual ~Bus() = default;
+  virtual Status Publish(std::string_view topic, std::string_view payload) = 0;
+};
+
+using InstanceKey = std::pair<std::string, int64_t>;  // job_id, instance number
+
+struct Instance {
+  std::string job_id;
+  int64_t number = 0;
+  std::string job_name;
+  std::string node_id;  // empty while not placed
+  std::string status;
+  std::string detail;
+  std::string publicip;
+  int64_t updated_ms = 0;
+  bool allocated = false;  // its needs are counted on node_id
+  double cpu_percent = 0, memory_percent = 0;
+  int64_t disk = 0;
+};
+
+struct ManagerOptions {
+  scheduler::Policy policy = scheduler::Policy::kSpread;
+  // After a (re)start, instances that find no active node are held until a node reports or this
+  // much time has passed, instead of failing while nodes reconnect.
+  int64_t placement_grace_ms = 10'000;
+};
+
+class Manager {
+ public:
+  Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock, ManagerOptions opts);
+
+  // Loads services and instances and re-counts allocations.
+  Status Load();
+
+  // The root's deploy of one instance with its service document. Idempotent: an instance already
+  // placed or running is left alone. Invalid documents -> kInvalid naming the field.
+  Status Deploy(const std::string& job_id, int64_t number, const nlohmann::json& doc);
+  // Removes the instance (-1: all of the service's); kNotFound when there was none.
+  Status Undeploy(const std::string& job_id, int64_t number);
+
+  // One MQTT message from a node (or its will). Bad payloads are logged and dropped.
+  void OnMessage(std::string_view topic, std::string_view payload);
+  // Liveness and held placements; call about once a second.
+  void Tick();
+
+  // Called after an instance's status, node or address changed.
+  void OnChange(std::function<void(const InstanceKey&)> fn) { on_change_ = std::move(fn); }
+
+  const Instance* Find(const InstanceKey& k) const;
+  const std::map<InstanceKey, Instance>& instances() const { return instances_; }
+  // Oakestra's instance entry, as the root's heartbeat expects it.
+  nlohmann::json InstanceJson(const Instance& inst) const;
+  std::vector<const Instance*> InstancesOn(const std::string& node_id) const;
+
+  struct Counters {
+    uint64_t dropped_messages = 0;
+    uint64_t stray_deletes = 0;  // deletes sent for instances a node runs but should not
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  struct Service {
+    std::string job_name;
+    std::string virtualization;
+    scheduler::Request req;
+  };
+
+  // `why` prefixes the failure detail (e.g. why the instance needed a new place).
+  void Place(Instance& inst, const std::string& why = "");
+  void SetStatus(Instance& inst, std::string_view status, std::string detail);
+  void Release(Instance& inst);
+  void Persist(const Instance& inst);
+  void NodeLost(NodeState& node, const std::string& reason);
+  void RetryHeld();
+  void SendDelete(const std::string& node_id, const std::string& job_name, int64_t number);
+  Instance* FindByName(const std::string& job_name, int64_t number);
+
+  void OnInformation(NodeState& node, std::string_view payload);
+  void OnJob(NodeState& node, std::string_view payload);
+  void OnResources(NodeState& node, std::string_view payload);
+  void Drop(std::string_view topic, const Status& why);
+
+  Store& store_;
+  NodeRegistry& nodes_;
+  Bus& bus_;
+  const Clock& clock_;
+  ManagerOptions opts_;
+  int64_t started_ms_;
+  std::map<std::string, Service> services_;        // by job_id
+  std::map<std::string, std::string> job_ids_;     // job_name -> job_id
+  std::map<InstanceKey, Instance> instances_;
+  std::set<InstanceKey> held_;                     // waiting for a node to become active
+  std::function<void(const InstanceKey&)> on_change_;
+  Counters counters_;
+};
+
+}  // namespace oak::cluster

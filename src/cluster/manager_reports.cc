@@ -1,0 +1,139 @@
+// The node -> cluster half of the Manager: information reports, instance events, usage and wills.
+#include <spdlog/spdlog.h>
+
+#include "cluster/manager.h"
+#include "cluster/node_protocol.h"
+#include "model/status_names.h"
+
+namespace oak::cluster {
+
+using nlohmann::json;
+namespace st = model::status;
+
+namespace {
+
+bool Occupies(std::string_view s) {
+  return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated || s == st::kRunning;
+}
+
+}  // namespace
+
+void Manager::Drop(std::string_view topic, const Status& why) {
+  ++counters_.dropped_messages;
+  spdlog::warn("msg=\"dropped MQTT message\" topic=\"{}\" error=\"{}\"", topic.substr(0, 200), why.message());
+}
+
+void Manager::OnMessage(std::string_view topic, std::string_view payload) {
+  auto [id, rest] = SplitNodeTopic(topic);
+  if (id.empty()) return Drop(topic, Status::Invalid("topic: not under nodes/<id>/"));
+  NodeState* node = nodes_.Find(std::string(id));
+  if (!node) return Drop(topic, Status::NotFound("node: not registered here"));
+  if (rest == "information") return OnInformation(*node, payload);
+  if (rest == "job") return OnJob(*node, payload);
+  if (rest == "jobs/resources") return OnResources(*node, payload);
+  if (rest == "will") {
+    if (nodes_.MarkInactive(*node, "connection lost (last will)")) NodeLost(*node, "connection lost");
+    return;
+  }
+  if (rest.substr(0, 8) == "control/") return;  // our own commands, if subscribed widely
+  Drop(topic, Status::Invalid("topic: unknown"));
+}
+
+void Manager::OnInformation(NodeState& node, std::string_view payload) {
+  auto report = ParseNodeReport(payload);
+  if (!report.ok()) return Drop("nodes/" + node.rec.id + "/information", report.status());
+  auto listed = report->instances;
+  bool revived = nodes_.ApplyReport(node, std::move(*report));
+  if (listed) {
+    for (const ReportedInstance& ri : *listed) {
+      Instance* inst = FindByName(ri.job_name, ri.instance);
+      bool live = Occupies(ri.status);
+      if (!inst || (!inst->node_id.empty() && inst->node_id != node.rec.id)) {
+        // Unknown here, or replaced on another node while this one was away: never run it twice.
+        if (live || ri.status == st::kCompleted || ri.status == st::kFailed || ri.status == st::kDead) {
+          ++counters_.stray_deletes;
+          SendDelete(node.rec.id, ri.job_name, ri.instance);
+        }
+        continue;
+      }
+      if (inst->node_id.empty() && live && !Occupies(inst->status)) {
+        // Lost with its node and not placed elsewhere since: the node still runs it, adopt it back.
+        auto svc = services_.find(inst->job_id);
+        if (svc != services_.end()) {
+          nodes_.Allocate(node, svc->second.req.need);
+          inst->allocated = true;
+        }
+        inst->node_id = node.rec.id;
+        inst->publicip = node.desc.ip;
+        held_.erase({inst->job_id, inst->number});
+        SetStatus(*inst, ri.status, "");
+      }
+    }
+  }
+  if (revived && !held_.empty()) RetryHeld();
+}
+
+void Manager::OnJob(NodeState& node, std::string_view payload) {
+  auto ev = ParseJobEvent(payload);
+  if (!ev.ok()) return Drop("nodes/" + node.rec.id + "/job", ev.status());
+  Instance* inst = FindByName(ev->job_name, ev->instance);
+  if (!inst || inst->node_id != node.rec.id) {
+    if (ev->status == st::kUndeployed) return;  // confirms a delete we sent
+    Drop("nodes/" + node.rec.id + "/job",
+         Status::NotFound("instance: " + ev->job_name + "/" + std::to_string(ev->instance) + " is not on this node"));
+    if (Occupies(ev->status)) {
+      ++counters_.stray_deletes;
+      SendDelete(node.rec.id, ev->job_name, ev->instance);
+    }
+    return;
+  }
+  if (!ev->publicip.empty()) inst->publicip = ev->publicip;
+  std::string status = ev->status;
+  if (status == st::kUndeployed) {
+    // The node removed an instance we still want: that is a failure of the instance.
+    status = std::string(st::kFailed);
+    if (ev->detail.empty()) ev->detail = "removed by node " + node.rec.name;
+  }
+  if (!Occupies(inst->status) && Occupies(status) && inst->status != st::kNodeScheduled) {
+    // A late event for an instance that already ended (e.g. RUNNING after DEAD): keep the end.
+    if (inst->status == st::kCompleted || inst->status == st::kDead) return;
+  }
+  if (Occupies(status) && !inst->allocated) {
+    auto svc = services_.find(inst->job_id);
+    if (svc != services_.end()) {
+      nodes_.Allocate(node, svc->second.req.need);
+      inst->allocated = true;
+    }
+  }
+  SetStatus(*inst, status, ev->detail);
+}
+
+void Manager::OnResources(NodeState& node, std::string_view payload) {
+  auto usage = ParseJobResources(payload);
+  if (!usage.ok()) return Drop("nodes/" + node.rec.id + "/jobs/resources", usage.status());
+  for (const InstanceUsage& u : *usage) {
+    Instance* inst = FindByName(u.job_name, u.instance);
+    if (!inst || inst->node_id != node.rec.id) continue;
+    inst->cpu_percent = u.cpu_percent;
+    inst->memory_percent = u.memory_percent;
+    inst->disk = u.disk;
+  }
+}
+
+json Manager::InstanceJson(const Instance& inst) const {
+  json j{{"instance_number", inst.number},
+         {"status", inst.status},
+         {"status_detail", inst.detail},
+         {"cpu_percent", inst.cpu_percent},
+         {"memory_percent", inst.memory_percent},
+         {"disk", inst.disk}};
+  if (!inst.node_id.empty()) {
+    j["worker_id"] = inst.node_id;
+    j["publicip"] = inst.publicip;
+    j["host_ip"] = inst.publicip;
+    if (auto* n = nodes_.Find(inst.node_id)) j["worker_name"] = n->rec.name;
+  }
+  return j;
+}
+
+}  // namespace oak::cluster

@@ -1,0 +1,206 @@
+#include "cluster/root_link.h"
+
+#include <algorithm>
+#include <map>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+namespace oak::cluster {
+
+namespace asio = boost::asio;
+namespace http = boost::beast::http;
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* kMetaId = "root.cluster_id";
+constexpr const char* kMetaSecret = "root.secret";
+
+asio::awaitable<void> Sleep(asio::steady_timer& t, std::chrono::milliseconds d) {
+  t.expires_after(d);
+  co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+}  // namespace
+
+RootLink::RootLink(asio::io_context& io, Store& store, NodeRegistry& nodes, Manager& manager, RootLinkOptions opts)
+    : io_(io), store_(store), nodes_(nodes), manager_(manager), opts_(std::move(opts)), wake_(io), push_timer_(io) {}
+
+void RootLink::Start() {
+  auto url = ParseUrl(opts_.root_url);
+  if (!url.ok()) {
+    spdlog::error("msg=\"bad root URL; running without a root\" error=\"{}\"", url.status().message());
+    return;
+  }
+  url_ = *url;
+  if (auto id = store_.GetMeta(kMetaId); id.ok() && *id) cluster_id_ = **id;
+  if (auto s = store_.GetMeta(kMetaSecret); s.ok() && *s) secret_ = **s;
+  asio::co_spawn(io_, Run(), asio::detached);
+}
+
+void RootLink::Stop() {
+  stopped_ = true;
+  wake_.cancel();
+  push_timer_.cancel();
+}
+
+void RootLink::MarkDirty(const InstanceKey& key) {
+  dirty_.insert(key);
+  if (push_armed_ || stopped_ || !registered()) return;
+  push_armed_ = true;
+  asio::co_spawn(io_, PushLoop(), asio::detached);
+}
+
+asio::awaitable<Result<unsigned>> RootLink::Post(std::string target, std::string bearer, std::string body) {
+  ClientRequest req;
+  req.method = http::verb::post;
+  req.target = std::move(target);
+  req.bearer = std::move(bearer);
+  req.body = std::move(body);
+  req.timeout = std::chrono::seconds(10);
+  auto res = co_await HttpFetch(io_.get_executor(), url_, std::move(req));
+  if (!res.ok()) {
+    if (root_reachable_) spdlog::warn("msg=\"root unreachable; working on\" error=\"{}\"", res.status().message());
+    root_reachable_ = false;
+    co_return res.status();
+  }
+  if (!root_reachable_) spdlog::info("msg=\"root reachable again\"");
+  root_reachable_ = true;
+  if (res->status == 401 || res->status == 404) {
+    spdlog::warn("msg=\"root no longer knows this cluster; registering again\" status={}", res->status);
+    secret_.clear();
+  } else if (res->status / 100 != 2) {
+    spdlog::warn("msg=\"root refused a report\" status={} body=\"{}\"", res->status, res->body.substr(0, 300));
+  }
+  co_return res->status;
+}
+
+asio::awaitable<Status> RootLink::Register() {
+  json body{{"cluster_name", opts_.name},
+            {"cluster_location", opts_.location},
+            {"virtualization", json::array()},
+            {"supported_addons", json::array()}};
+  if (!opts_.manager_url.empty()) body["manager_url"] = opts_.manager_url;
+  else body["manager_port"] = opts_.manager_port;
+  Aggregates a = nodes_.Aggregate();
+  body["virtualization"] = a.virtualization;
+  body["supported_addons"] = a.addons;
+  ClientRequest req;
+  req.method = http::verb::post;
+  req.target = "/api/clusters/register";
+  req.bearer = opts_.cluster_token;
+  req.body = body.dump();
+  auto res = co_await HttpFetch(io_.get_executor(), url_, std::move(req));
+  if (!res.ok()) co_return res.status();
+  if (res->status == 401 || res->status == 403)
+    co_return Status::Unauthorized("root refused the cluster token (" + std::to_string(res->status) + ")");
+  json j = json::parse(res->body, nullptr, false);
+  if (res->status != 200 || !j.is_object() || !j.contains("id") || !j["id"].is_string() || !j.contains("secret") ||
+      !j["secret"].is_string())
+    co_return Status::Unavailable("registration answered " + std::to_string(res->status) + ": " + res->body.substr(0, 300));
+  cluster_id_ = j["id"].get<std::string>();
+  secret_ = j["secret"].get<std::string>();
+  if (auto it = j.find("heartbeat_interval_s"); it != j.end() && it->is_number_integer() && it->get<int64_t>() > 0)
+    opts_.heartbeat = std::chrono::seconds(std::min<int64_t>(it->get<int64_t>(), 3600));
+  Status saved = store_.SetMeta(kMetaId, cluster_id_);
+  if (saved.ok()) saved = store_.SetMeta(kMetaSecret, secret_);
+  if (!saved.ok()) co_return saved;
+  spdlog::info("msg=\"registered with the root\" cluster_id={} heartbeat_s={}", cluster_id_,
+               std::chrono::duration_cast<std::chrono::seconds>(opts_.heartbeat).count());
+  co_return Status::Ok();
+}
+
+json RootLink::AggregatesJson() const {
+  Aggregates a = nodes_.Aggregate();
+  return json{{"cpu_percent", a.cpu_percent},     {"memory_percent", a.memory_percent},
+              {"vcpus", a.free.vcpus},            {"memory", a.free.memory_mb},
+              {"storage", a.free.storage_mb},     {"vgpus", a.free.vgpus},
+              {"vram", 0},                        {"virtualization", a.virtualization},
+              {"supported_addons", a.addons},     {"csi_drivers", json::array()},
+              {"architectures", a.architectures}, {"active_nodes", a.active_nodes}};
+}
+
+asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json aggregates) {
+  // Groups instances by service, in chunks of about push_chunk instances per request. Keys, not
+  // pointers, cross the awaits: an instance may be removed while a chunk is in flight.
+  std::vector<InstanceKey> list;
+  if (keys) {
+    list.assign(keys->begin(), keys->end());
+  } else {
+    list.reserve(manager_.instances().size());
+    for (const auto& [k, inst] : manager_.instances()) list.push_back(k);
+  }
+  size_t pos = 0;
+  do {
+    json jobs = json::array();
+    std::string current;
+    size_t end = std::min(list.size(), pos + opts_.push_chunk);
+    for (; pos < end; ++pos) {
+      const Instance* found = manager_.Find(list[pos]);
+      if (!found) continue;
+      const Instance& inst = *found;
+      if (jobs.empty() || current != inst.job_id) {
+        jobs.push_back({{"_id", inst.job_id}, {"job_name", inst.job_name}, {"instance_list", json::array()}});
+        current = inst.job_id;
+      }
+      jobs.back()["instance_list"].push_back(manager_.InstanceJson(inst));
+    }
+    json body = aggregates.is_object() ? std::move(aggregates) : json::object();
+    aggregates = nullptr;
+    body["jobs"] = std::move(jobs);
+    auto status = co_await Post("/api/information/" + cluster_id_, secret_, body.dump());
+    if (!status.ok() || *status == 401 || *status == 404) co_return false;
+  } while (pos < list.size());
+  co_return true;
+}
+
+asio::awaitable<void> RootLink::PushLoop() {
+  co_await Sleep(push_timer_, opts_.push_delay);
+  while (!stopped_ && registered() && !dirty_.empty()) {
+    std::set<InstanceKey> batch;
+    batch.swap(dirty_);
+    bool ok = co_await SendJobs(&batch, nullptr);
+    if (!ok) {
+      dirty_.merge(batch);  // kept for the next heartbeat
+      break;
+    }
+  }
+  push_armed_ = false;
+}
+
+asio::awaitable<void> RootLink::Run() {
+  auto backoff = opts_.backoff_min;
+  int beats = 0;
+  while (!stopped_) {
+    if (!registered()) {
+      Status s = co_await Register();
+      if (!s.ok()) {
+        spdlog::warn("msg=\"cannot register with the root; retrying\" retry_ms={} error=\"{}\"", backoff.count(),
+                     s.message());
+        co_await Sleep(wake_, backoff);
+        backoff = std::min(backoff * 2, opts_.backoff_max);
+        continue;
+      }
+      backoff = opts_.backoff_min;
+      beats = 0;  // a fresh registration gets the full list first
+    }
+    bool full = beats % std::max(1, opts_.full_sync_every) == 0;
+    std::set<InstanceKey> pending;
+    pending.swap(dirty_);
+    bool ok = co_await SendJobs(full ? nullptr : &pending, AggregatesJson());
+    if (!ok) {
+      dirty_.merge(pending);
+      beats = 0;  // the root may have missed anything: resend everything once it answers
+    } else {
+      ++beats;
+    }
+    if (!dirty_.empty() && registered()) MarkDirty(*dirty_.begin());
+    co_await Sleep(wake_, registered() ? opts_.heartbeat : backoff);
+  }
+}
+
+}  // namespace oak::cluster

@@ -1,0 +1,74 @@
+// The cluster's link to the root: registration (retried with back-off, also at start), periodic
+// heartbeats with the cluster's aggregates, and prompt pushes of instance status changes. The
+// cluster keeps working while the root is away; changes made meanwhile are pushed on return.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <set>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
+
+#include "cluster/manager.h"
+#include "cluster/node_registry.h"
+#include "cluster/store.h"
+#include "common/http_client.h"
+
+namespace oak::cluster {
+
+struct RootLinkOptions {
+  std::string root_url;
+  std::string cluster_token;
+  std::string name;
+  std::string location;      // "lat,long[,radius_km]"
+  std::string manager_url;   // empty: send manager_port, the root uses the caller's address
+  uint16_t manager_port = 0;
+  std::chrono::milliseconds heartbeat{5'000};  // replaced by what the root asks for at registration
+  std::chrono::milliseconds push_delay{50};    // changes within this window go in one push
+  int full_sync_every = 12;                    // heartbeats between two full instance lists
+  size_t push_chunk = 2'000;                   // instances per request
+  std::chrono::milliseconds backoff_min{500}, backoff_max{30'000};
+};
+
+class RootLink {
+ public:
+  RootLink(boost::asio::io_context& io, Store& store, NodeRegistry& nodes, Manager& manager, RootLinkOptions opts);
+
+  void Start();  // spawns the registration/heartbeat loop
+  void Stop();
+  // An instance changed: it is pushed within push_delay.
+  void MarkDirty(const InstanceKey& key);
+
+  const std::string& cluster_id() const { return cluster_id_; }
+  const std::string& secret() const { return secret_; }
+  bool registered() const { return !secret_.empty(); }
+
+ private:
+  boost::asio::awaitable<void> Run();
+  boost::asio::awaitable<void> PushLoop();
+  boost::asio::awaitable<Status> Register();
+  boost::asio::awaitable<Result<unsigned>> Post(std::string target, std::string bearer, std::string body);
+  // Sends `keys` (all instances when null) in chunks; answers false on a transport or auth failure.
+  boost::asio::awaitable<bool> SendJobs(const std::set<InstanceKey>* keys, nlohmann::json aggregates);
+  nlohmann::json AggregatesJson() const;
+
+  boost::asio::io_context& io_;
+  Store& store_;
+  NodeRegistry& nodes_;
+  Manager& manager_;
+  RootLinkOptions opts_;
+  Url url_;
+  std::string cluster_id_, secret_;
+  std::set<InstanceKey> dirty_;
+  bool push_armed_ = false;
+  bool stopped_ = false;
+  bool root_reachable_ = true;  // for logging transitions only
+  boost::asio::steady_timer wake_;       // heartbeat timer
+  boost::asio::steady_timer push_timer_;
+};
+
+}  // namespace oak::cluster

@@ -1,0 +1,243 @@
+// The cluster core against a recording bus, a manual clock and a real SQLite store.
+#include "cluster/manager.h"
+
+#include <gtest/gtest.h>
+
+#include "support/process.h"
+
+namespace oak::cluster {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+class RecordingBus : public Bus {
+ public:
+  Status Publish(std::string_view topic, std::string_view payload) override {
+    sent.emplace_back(std::string(topic), json::parse(payload));
+    return Status::Ok();
+  }
+  std::vector<std::pair<std::string, json>> sent;
+  std::vector<json> To(const std::string& node_id, const std::string& what) const {
+    std::vector<json> out;
+    for (auto& [t, p] : sent)
+      if (t == "nodes/" + node_id + "/control/" + what) out.push_back(p);
+    return out;
+  }
+};
+
+json Service(const std::string& name, int memory = 100) {
+  return {{"job_name", name}, {"microservice_name", "svc"}, {"virtualization", "container"}, {"memory", memory},
+          {"vcpus", 1}, {"code", "docker.io/library/nginx:latest"}};
+}
+
+class ManagerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = OpenSqliteStore(dir_ / "cluster.db");
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::move(*s);
+    Restart();
+  }
+  // A fresh registry and manager over the same store, as after a process restart.
+  void Restart() {
+    manager_.reset();
+    nodes_ = std::make_unique<NodeRegistry>(*store_, clock_, 6000);
+    ASSERT_TRUE(nodes_->Load().ok());
+    manager_ = std::make_unique<Manager>(*store_, *nodes_, bus_, clock_, ManagerOptions{});
+    ASSERT_TRUE(manager_->Load().ok());
+    manager_->OnChange([this](const InstanceKey& k) { changes_.push_back(k); });
+  }
+  std::string AddNode(const std::string& name, int vcpus = 4, int memory = 4096, const std::string& arch = "amd64") {
+    NodeDescription d;
+    d.host = name;
+    d.ip = "10.0.0." + std::to_string(nodes_->Nodes().size() + 1);
+    d.vcpus = vcpus;
+    d.memory_mb = memory;
+    d.disk_mb = 10000;
+    d.arch = arch;
+    d.virtualization = {"container"};
+    auto n = nodes_->Register(d);
+    EXPECT_TRUE(n.ok());
+    Report((*n)->rec.id, memory);
+    return (*n)->rec.id;
+  }
+  void Report(const std::string& id, int free_mb, const std::string& instances = "") {
+    std::string body = R"({"cpu_percent": 5, "memory_percent": 10, "memory": )" + std::to_string(free_mb);
+    if (!instances.empty()) body += R"(, "instances": )" + instances;
+    manager_->OnMessage("nodes/" + id + "/information", body + "}");
+  }
+  void Event(const std::string& id, const std::string& name, int n, const std::string& status) {
+    manager_->OnMessage("nodes/" + id + "/job",
+                        json{{"sname", name}, {"instance", n}, {"status", status}, {"publicip", "10.9.9.9"}}.dump());
+  }
+  const Instance& Inst(const std::string& job, int n) {
+    const Instance* i = manager_->Find({job, n});
+    EXPECT_NE(i, nullptr);
+    static Instance none;
+    return i ? *i : none;
+  }
+
+  TempDir dir_{"cluster-manager"};
+  ManualClock clock_;
+  RecordingBus bus_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<NodeRegistry> nodes_;
+  std::unique_ptr<Manager> manager_;
+  std::vector<InstanceKey> changes_;
+};
+
+TEST_F(ManagerTest, PlacesOnANodeAndFollowsItsEvents) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job1", 0, Service("app.ns.web.ns")).ok());
+  EXPECT_EQ(Inst("job1", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("job1", 0).node_id, a);
+  auto deploys = bus_.To(a, "deploy");
+  ASSERT_EQ(deploys.size(), 1u);
+  EXPECT_EQ(deploys[0]["instance_number"], 0);
+  EXPECT_EQ(deploys[0]["job_name"], "app.ns.web.ns");
+
+  Event(a, "app.ns.web.ns", 0, "CREATING");
+  Event(a, "app.ns.web.ns", 0, "RUNNING");
+  EXPECT_EQ(Inst("job1", 0).status, "RUNNING");
+  EXPECT_EQ(Inst("job1", 0).publicip, "10.9.9.9");
+  EXPECT_GE(changes_.size(), 3u);
+
+  // The root re-sending the same deploy changes nothing.
+  ASSERT_TRUE(manager_->Deploy("job1", 0, Service("app.ns.web.ns")).ok());
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+  EXPECT_EQ(Inst("job1", 0).status, "RUNNING");
+
+  ASSERT_TRUE(manager_->Undeploy("job1", -1).ok());
+  EXPECT_EQ(manager_->Find({"job1", 0}), nullptr);
+  auto deletes = bus_.To(a, "delete");
+  ASSERT_EQ(deletes.size(), 1u);
+  EXPECT_EQ(deletes[0], (json{{"job_name", "app.ns.web.ns"}, {"virtualization", "container"}, {"instance_number", 0}}));
+  EXPECT_EQ(manager_->Undeploy("job1", -1).code(), Code::kNotFound);
+}
+
+TEST_F(ManagerTest, ReservationsStopABurstFromOversubscribingANode) {
+  std::string a = AddNode("small", 2, 1000);
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(manager_->Deploy("job", i, Service("a.b.c.d", 400)).ok());
+  int placed = 0;
+  for (int i = 0; i < 4; ++i) placed += Inst("job", i).status == "NODE_SCHEDULED";
+  EXPECT_EQ(placed, 2);  // 2 vcpus, 1000 MB: the third 400 MB/1 vcpu instance does not fit
+  EXPECT_EQ(Inst("job", 2).status, "NO_WORKER_CAPACITY");
+  EXPECT_NE(Inst("job", 2).detail, "");
+  // A report taken before the deploys arrived does not free what was just promised.
+  Report(a, 1000);
+  ASSERT_TRUE(manager_->Deploy("job", 2, Service("a.b.c.d", 400)).ok());
+  EXPECT_EQ(Inst("job", 2).status, "NO_WORKER_CAPACITY");
+  // Ending an instance frees its share, once a report after the burst confirms the memory.
+  Event(a, "a.b.c.d", 0, "DEAD");
+  Report(a, 600);
+  ASSERT_TRUE(manager_->Deploy("job", 2, Service("a.b.c.d", 400)).ok());
+  EXPECT_EQ(Inst("job", 2).status, "NODE_SCHEDULED");
+}
+
+TEST_F(ManagerTest, ConstraintsFailWithTheRightStatus) {
+  AddNode("x86", 4, 4096, "amd64");
+  json arm = Service("a.b.arm.d");
+  arm["arch"] = {"arm64"};
+  ASSERT_TRUE(manager_->Deploy("j1", 0, arm).ok());
+  EXPECT_EQ(Inst("j1", 0).status, "NO_QUALIFIED_WORKER_FOUND");
+  EXPECT_NE(Inst("j1", 0).detail.find("arch"), std::string::npos) << Inst("j1", 0).detail;
+  ASSERT_TRUE(manager_->Deploy("j2", 0, Service("a.b.big.d", 1 << 20)).ok());
+  EXPECT_EQ(Inst("j2", 0).status, "NO_WORKER_CAPACITY");
+  json direct = Service("a.b.direct.d");
+  direct["constraints"] = {{{"type", "direct"}, {"node", "x86"}}};
+  ASSERT_TRUE(manager_->Deploy("j3", 0, direct).ok());
+  EXPECT_EQ(Inst("j3", 0).status, "NODE_SCHEDULED");
+  direct["job_name"] = "a.b.direct2.d";
+  direct["constraints"] = {{{"type", "direct"}, {"node", "elsewhere"}}};
+  ASSERT_TRUE(manager_->Deploy("j4", 0, direct).ok());
+  EXPECT_TRUE(Inst("j4", 0).status == "NO_QUALIFIED_WORKER_FOUND" || Inst("j4", 0).status == "NO_NODE_FOUND")
+      << Inst("j4", 0).status;
+}
+
+TEST_F(ManagerTest, InvalidDeploysNameTheField) {
+  AddNode("a");
+  EXPECT_EQ(manager_->Deploy("j", 0, json::array()).code(), Code::kInvalid);
+  Status s = manager_->Deploy("j", 0, json{{"memory", 1}});
+  EXPECT_EQ(s.message().rfind("job_name:", 0), 0u) << s.message();
+  json bad = Service("a.b.c.d");
+  bad["memory"] = "lots";
+  s = manager_->Deploy("j", 0, bad);
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_NE(s.message().find("memory"), std::string::npos);
+  EXPECT_TRUE(manager_->instances().empty());
+}
+
+TEST_F(ManagerTest, LostNodeFailsAndReschedulesAndTheReturningNodeIsCleanedUp) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  std::string b = AddNode("b");
+  manager_->OnMessage("nodes/" + a + "/will", R"({"id": "x", "reason": "connection lost"})");
+  EXPECT_EQ(Inst("job", 0).node_id, b);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  ASSERT_EQ(bus_.To(b, "deploy").size(), 1u);
+  // A comes back still running the old copy: it is told to delete it, so it never runs twice.
+  Report(a, 4096, R"([{"sname": "a.b.c.d", "instance": 0, "status": "RUNNING"}])");
+  ASSERT_EQ(bus_.To(a, "delete").size(), 1u);
+  EXPECT_EQ(Inst("job", 0).node_id, b);
+}
+
+TEST_F(ManagerTest, SilentNodesBecomeInactive) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  clock_.Advance(11000);  // past the start-up grace too: a lost instance fails instead of waiting
+  manager_->Tick();
+  EXPECT_FALSE(nodes_->Find(a)->active);
+  EXPECT_NE(Inst("job", 0).detail.find("node a lost"), std::string::npos) << Inst("job", 0).detail;
+  EXPECT_EQ(Inst("job", 0).status, "NO_QUALIFIED_WORKER_FOUND");
+}
+
+TEST_F(ManagerTest, MalformedAndStrayMessagesAreDropped) {
+  std::string a = AddNode("a");
+  uint64_t before = manager_->counters().dropped_messages;
+  manager_->OnMessage("nodes/" + a + "/job", "not json");
+  manager_->OnMessage("nodes/" + a + "/job", R"({"sname": 5})");
+  manager_->OnMessage("nodes/" + a + "/information", R"({"cpu_percent": "x"})");
+  manager_->OnMessage("nodes/unknown/information", R"({"cpu_percent": 1})");
+  manager_->OnMessage("garbage", "{}");
+  EXPECT_EQ(manager_->counters().dropped_messages, before + 5);
+  // An instance this cluster does not know, reported running: dropped, and the node told to stop it.
+  Event(a, "x.y.z.w", 3, "RUNNING");
+  EXPECT_EQ(bus_.To(a, "delete").size(), 1u);
+  EXPECT_TRUE(manager_->instances().empty());
+  // Still works afterwards.
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+}
+
+TEST_F(ManagerTest, StateSurvivesARestart) {
+  std::string a = AddNode("a", 2, 1000);
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d", 600)).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Restart();
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+  EXPECT_EQ(Inst("job", 0).node_id, a);
+  Report(a, 1000);
+  // The allocation was recounted: a second 600 MB instance does not fit next to the first.
+  ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d", 600)).ok());
+  EXPECT_EQ(Inst("job", 1).status, "NO_WORKER_CAPACITY");
+}
+
+TEST_F(ManagerTest, DeploysWaitForNodesAfterAStart) {
+  // No node has reported yet (just restarted): the instance is held, then placed on the first report.
+  NodeDescription d;
+  d.host = "late";
+  d.vcpus = 4;
+  d.memory_mb = 4096;
+  d.virtualization = {"container"};
+  auto n = nodes_->Register(d);
+  ASSERT_TRUE(n.ok());
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  EXPECT_EQ(Inst("job", 0).status, "CLUSTER_SCHEDULED");
+  Report((*n)->rec.id, 4096);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+}
+
+}  // namespace
+}  // namespace oak::cluster
