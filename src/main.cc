@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "node/node_main.h"
 #include "root/root_server.h"
 
 namespace {
@@ -39,6 +40,8 @@ int main(int argc, char** argv) {
   oak::root::RootOptions root_opts;
   bool run_root = false;
   AddRootCommand(app, root_opts, run_root);
+  std::function<int()> run_role;  // set by the parse callback of a role's subcommand
+  oak::node::AddNodeCommands(app, run_role);
   int client_exit = 0;
   oak::cli::AddClientCommands(app, client_exit);
   try {
@@ -47,5 +50,6 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   if (run_root) return oak::root::RunRoot(root_opts);
+  if (run_role) return run_role();
   return client_exit;
 }

@@ -1,0 +1,200 @@
+#include "node/payloads.h"
+
+#include <cmath>
+
+namespace oak::node {
+
+using nlohmann::json;
+
+namespace {
+
+// Typed reads of optional members: absent and null leave `out` unchanged; a wrong type is an error
+// naming the field.
+Status ReadString(const json& j, const char* key, std::string& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_string()) return Status::Invalid(std::string(key) + ": must be a string");
+  out = it->get<std::string>();
+  return Status::Ok();
+}
+
+Status ReadBool(const json& j, const char* key, bool& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_boolean()) return Status::Invalid(std::string(key) + ": must be a boolean");
+  out = it->get<bool>();
+  return Status::Ok();
+}
+
+Status ReadNonNegative(const json& j, const char* key, double& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_number()) return Status::Invalid(std::string(key) + ": must be a number");
+  double v = it->get<double>();
+  if (!std::isfinite(v) || v < 0) return Status::Invalid(std::string(key) + ": must be >= 0");
+  out = v;
+  return Status::Ok();
+}
+
+Status ReadStrings(const json& j, const char* key, std::vector<std::string>& out) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return Status::Ok();
+  if (!it->is_array()) return Status::Invalid(std::string(key) + ": must be an array of strings");
+  out.clear();
+  for (const auto& e : *it) {
+    if (!e.is_string()) return Status::Invalid(std::string(key) + ": must be an array of strings");
+    out.push_back(e.get<std::string>());
+  }
+  return Status::Ok();
+}
+
+// job_name and instance_number, required by both control messages. The name becomes part of a
+// container name and a file name, so path and topic separators are refused.
+Result<InstanceKey> ReadKey(const json& j) {
+  InstanceKey k;
+  auto name = j.find("job_name");
+  if (name == j.end() || !name->is_string() || name->get<std::string>().empty()) {
+    return Status::Invalid("job_name: required, a non-empty string");
+  }
+  k.job_name = name->get<std::string>();
+  if (k.job_name.find_first_of("/\\+#") != std::string::npos || k.job_name == "." || k.job_name == "..") {
+    return Status::Invalid("job_name: must not contain '/', '\\', '+' or '#'");
+  }
+  auto n = j.find("instance_number");
+  if (n == j.end() || !n->is_number_integer()) return Status::Invalid("instance_number: required, an integer");
+  int64_t v = n->get<int64_t>();
+  if (v < 0 || v > INT32_MAX) return Status::Invalid("instance_number: must be within 0..2^31-1");
+  k.instance = static_cast<int>(v);
+  return k;
+}
+
+// Invalid UTF-8 (a runtime's error line) is replaced rather than thrown on.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+Result<json> ParseObject(std::string_view payload) {
+  json j = json::parse(payload.begin(), payload.end(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Invalid("payload is not JSON");
+  if (!j.is_object()) return Status::Invalid("payload must be a JSON object");
+  return j;
+}
+
+}  // namespace
+
+json RegistrationBody(const NodeInfo& info, const std::vector<std::string>& virtualization,
+                      const std::vector<std::string>& addons) {
+  json j = {{"host", info.host},
+            {"ip", info.ip},
+            {"architecture", info.architecture},
+            {"os", info.os},
+            {"vcpus", info.vcpus},
+            {"memory", info.memory_mb},
+            {"disk", info.disk_mb},
+            {"gpu_cores", info.gpu_cores},
+            {"gpu_memory", info.gpu_memory_mb},
+            {"gpu_type", info.gpu_type},
+            {"virtualization", virtualization},
+            {"supported_addons", addons}};
+  if (!info.location.empty()) j["location"] = info.location;
+  return j;
+}
+
+Result<Registration> ParseRegistration(std::string_view body) {
+  auto j = ParseObject(body);
+  if (!j.ok()) return Status::Invalid("registration answer: " + j.status().message());
+  Registration r;
+  if (Status s = ReadString(*j, "id", r.id); !s.ok()) return s;
+  if (r.id.empty()) return Status::Invalid("registration answer: id missing");
+  if (r.id.find_first_of("/+#") != std::string::npos) return Status::Invalid("registration answer: id is not a topic level");
+  for (auto [key, out] : {std::pair{"MQTT_BROKER_HOST", &r.broker_host}, {"mqtt_username", &r.username},
+                          {"mqtt_password", &r.password}}) {
+    if (Status s = ReadString(*j, key, *out); !s.ok()) return Status::Invalid("registration answer: " + s.message());
+  }
+  if (r.username.empty()) r.username = r.id;
+  // Oakestra sends the port as a number; tolerate a numeric string too.
+  auto port = j->find("MQTT_BROKER_PORT");
+  int64_t p = 0;
+  if (port != j->end() && port->is_number_integer()) p = port->get<int64_t>();
+  else if (port != j->end() && port->is_string()) p = std::atoll(port->get<std::string>().c_str());
+  if (p < 1 || p > 65535) return Status::Invalid("registration answer: MQTT_BROKER_PORT missing or out of range");
+  r.broker_port = static_cast<uint16_t>(p);
+  double interval = 0;
+  if (Status s = ReadNonNegative(*j, "report_interval_s", interval); !s.ok()) {
+    return Status::Invalid("registration answer: " + s.message());
+  }
+  r.report_interval_s = static_cast<int>(interval);
+  return r;
+}
+
+Result<DeploySpec> ParseDeploy(std::string_view payload) {
+  auto j = ParseObject(payload);
+  if (!j.ok()) return j.status();
+  auto key = ReadKey(*j);
+  if (!key.ok()) return key.status();
+  DeploySpec d;
+  d.key = std::move(*key);
+  double memory = 0, vcpus = 0, storage = 0;
+  std::string code;
+  for (Status s : {ReadString(*j, "virtualization", d.virtualization), ReadString(*j, "image", d.image),
+                   ReadString(*j, "code", code), ReadNonNegative(*j, "memory", memory),
+                   ReadNonNegative(*j, "vcpus", vcpus), ReadNonNegative(*j, "storage", storage),
+                   ReadBool(*j, "one_shot", d.one_shot), ReadStrings(*j, "cmd", d.cmd),
+                   ReadStrings(*j, "args", d.args), ReadStrings(*j, "environment", d.environment)}) {
+    if (!s.ok()) return s;
+  }
+  if (d.virtualization.empty()) return Status::Invalid("virtualization: must not be empty");
+  if (d.image.empty()) d.image = code;
+  d.memory_mb = static_cast<int64_t>(memory);
+  d.vcpus = vcpus;
+  d.storage_mb = static_cast<int64_t>(storage);
+  d.doc = std::move(*j);
+  return d;
+}
+
+Result<InstanceKey> ParseDelete(std::string_view payload) {
+  auto j = ParseObject(payload);
+  if (!j.ok()) return j.status();
+  return ReadKey(*j);
+}
+
+std::string JobMessage(const InstanceStatus& s, const std::string& publicip) {
+  return Dump(json{{"sname", s.key.job_name},
+              {"instance", s.key.instance},
+              {"status", s.status},
+              {"status_detail", s.detail},
+              {"publicip", publicip}});
+}
+
+std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>& instances) {
+  json list = json::array();
+  for (const auto& i : instances) {
+    list.push_back({{"sname", i.key.job_name}, {"instance", i.key.instance}, {"status", i.status}});
+  }
+  json j = {{"cpu_percent", u.cpu_percent},       {"memory_percent", u.memory_percent},
+            {"memory", u.memory_free_mb},         {"disk", u.disk_free_mb},
+            {"vcpus", u.vcpus},                   {"instances", std::move(list)}};
+  if (u.has_gpu) {
+    j["gpu_percent"] = u.gpu_percent;
+    j["gpu_memory_free"] = u.gpu_memory_free_mb;
+  }
+  return Dump(j);
+}
+
+std::string ResourcesMessage(const std::vector<InstanceUsage>& usage) {
+  json services = json::array();
+  for (const auto& u : usage) {
+    services.push_back({{"job_name", u.key.job_name},
+                        {"instance", u.key.instance},
+                        {"cpu_percent", u.cpu_percent},
+                        {"memory_percent", u.memory_percent},
+                        {"memory", u.memory_mb},
+                        {"disk", u.disk_mb},
+                        {"virtualization", u.virtualization}});
+  }
+  return Dump(json{{"services", std::move(services)}});
+}
+
+std::string WillMessage(const std::string& node_id) {
+  return Dump(json{{"id", node_id}, {"reason", "connection lost"}});
+}
+
+}  // namespace oak::node
