@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
+#include "cluster/cluster_server.h"
 #include "node/node_main.h"
 #include "root/root_server.h"
 
@@ -31,6 +32,41 @@ void AddRootCommand(CLI::App& app, oak::root::RootOptions& o, bool& run) {
   cmd->callback([&run] { run = true; });
 }
 
+void AddClusterCommand(CLI::App& app, oak::cluster::ClusterOptions& o, std::function<int()>& run) {
+  auto* cmd = app.add_subcommand("cluster", "Run a cluster orchestrator (its broker, node registry and scheduler)");
+  cmd->add_option("--data-dir", o.data_dir, "State directory (SQLite, broker files, node token)")
+      ->envname("OAK_DATA_DIR")->required();
+  cmd->add_option("--root", o.root_url, "URL of the root orchestrator")->envname("OAK_ROOT_URL")->required();
+  cmd->add_option("--cluster-token", o.cluster_token, "The root's cluster join token")
+      ->envname("OAK_CLUSTER_TOKEN")->required();
+  cmd->add_option("--name", o.name, "Cluster name, unique at the root")->envname("OAK_CLUSTER_NAME")->required();
+  cmd->add_option("--location", o.location, "\"lat,long,radius_km\" of the cluster's area")
+      ->envname("OAK_CLUSTER_LOCATION");
+  cmd->add_option("--listen", o.listen, "HOST:PORT for the cluster API")->envname("OAK_LISTEN")->capture_default_str();
+  cmd->add_option("--mqtt-listen", o.mqtt_listen, "HOST:PORT for the cluster's own mosquitto")
+      ->envname("OAK_MQTT_LISTEN")->capture_default_str();
+  cmd->add_option("--node-token", o.node_token,
+                  "Join token nodes must present (default: generated into DATA_DIR/node.token)")
+      ->envname("OAK_NODE_TOKEN");
+  cmd->add_option("--mqtt-url", o.mqtt_url, "mqtt://[user:password@]host:port of an operator-run broker instead")
+      ->envname("OAK_MQTT_URL");
+  cmd->add_option("--advertise-url", o.advertise_url, "URL the root uses to reach this cluster (default: from --listen)")
+      ->envname("OAK_ADVERTISE_URL");
+  cmd->add_option("--policy", o.policy, "Node placement policy: spread|binpack|firstfit")
+      ->envname("OAK_POLICY")->capture_default_str();
+  cmd->add_option("--report-interval", o.report_interval_s, "Seconds between node reports (told to nodes)")
+      ->envname("OAK_REPORT_INTERVAL")->check(CLI::Range(1, 3600))->capture_default_str();
+  cmd->add_option("--node-timeout", o.node_timeout_s, "Seconds of silence before a node is inactive")
+      ->envname("OAK_NODE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
+  cmd->add_option("--heartbeat-interval", o.heartbeat_interval_s, "Seconds between heartbeats until the root sets it")
+      ->envname("OAK_HEARTBEAT_INTERVAL")->check(CLI::Range(1, 3600))->capture_default_str();
+  cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->envname("OAK_LOG_LEVEL")->capture_default_str();
+  cmd->add_option("--body-limit", o.body_limit, "Largest accepted request body in bytes")
+      ->envname("OAK_BODY_LIMIT")->check(CLI::Range(1024, 256 << 20))->capture_default_str();
+  cmd->add_option("--ready-file", o.ready_file, "Write HOST:PORT here once listening");
+  cmd->callback([&run, &o] { run = [&o] { return oak::cluster::RunCluster(o); }; });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -42,6 +78,8 @@ int main(int argc, char** argv) {
   AddRootCommand(app, root_opts, run_root);
   std::function<int()> run_role;  // set by the parse callback of a role's subcommand
   oak::node::AddNodeCommands(app, run_role);
+  oak::cluster::ClusterOptions cluster_opts;
+  AddClusterCommand(app, cluster_opts, run_role);
   int client_exit = 0;
   oak::cli::AddClientCommands(app, client_exit);
   try {
