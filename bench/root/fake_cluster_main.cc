@@ -1,41 +1,47 @@
-// oak_bench_fake_cluster: a stand-in cluster orchestrator for the root benchmarks.
+// oak_bench_fake_cluster: stand-in cluster managers for the root benchmarks (bench/root/stand_in.h).
 //
-// It registers with a running `oak root` (retrying until the root answers), accepts every deploy on
-// its loopback port, and sends a heartbeat every second with a very large capacity, so that the
-// root's dispatcher always finds a place and never waits for capacity. Each heartbeat reports the
-// instances received since the previous one as RUNNING, once: a real cluster pushes status changes,
-// and re-reporting tens of thousands of unchanged instances every second would measure the fake,
-// not the root.
+// It registers `--clusters K` stand-ins with a running `oak root` (named NAME, NAME1, ...; retrying
+// until the root answers), accepts every deploy on their loopback ports, and sends each stand-in's
+// heartbeat every second with a capacity that never runs out, so that the root's dispatcher always
+// finds a place. A heartbeat reports the instances received since the previous one as RUNNING,
+// once: re-reporting tens of thousands of unchanged instances every second would measure the
+// stand-in, not the root.
 //
-//   oak_bench_fake_cluster --root http://127.0.0.1:PORT --token JOIN_TOKEN
-//                          [--name bench] [--ready-file F] [--stats-file F]
+// SIGUSR1 starts a status-push phase of `--push-seconds` seconds: one thread per stand-in sends
+// pushes (bodies with only `jobs`) of `--push-batch` held instances each, back to back, each
+// report changing the instance's status (CREATED and RUNNING in turn).
 //
-// The ready file receives the cluster id once registered; the stats file is rewritten after every
-// heartbeat with `received=N reported=N heartbeats=N failed_heartbeats=N`. Stops on SIGTERM/SIGINT.
+//   oak_bench_fake_cluster --root http://127.0.0.1:PORT --token JOIN_TOKEN [--name bench]
+//       [--clusters 1] [--push-seconds 5] [--push-batch 500] [--ready-file F] [--stats-file F]
+//
+// The ready file receives the cluster ids once all are registered; the stats file is rewritten
+// after every round of heartbeats and at the end of a push phase:
+// `received=N held=N heartbeats=N failed_heartbeats=N pushes=N pushed=N failed_pushes=N push_s=S`.
+// Stops on SIGTERM/SIGINT.
 #include <signal.h>
 
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <ctime>
-#include <set>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "common/fs.h"
-#include "support/fake_cluster.h"
+#include "stand_in.h"
 
 namespace {
 
-using nlohmann::json;
+using Clock = std::chrono::steady_clock;
 
 struct Args {
   std::string root, token, name = "bench", ready_file, stats_file;
+  int clusters = 1;
+  double push_seconds = 5;
+  size_t push_batch = 500;
 };
 
 bool Parse(int argc, char** argv, Args& a) {
@@ -44,22 +50,49 @@ bool Parse(int argc, char** argv, Args& a) {
     if (k == "--root") a.root = v;
     else if (k == "--token") a.token = v;
     else if (k == "--name") a.name = v;
+    else if (k == "--clusters") a.clusters = std::stoi(v);
+    else if (k == "--push-seconds") a.push_seconds = std::stod(v);
+    else if (k == "--push-batch") a.push_batch = std::stoul(v);
     else if (k == "--ready-file") a.ready_file = v;
     else if (k == "--stats-file") a.stats_file = v;
     else return false;
   }
-  return !a.root.empty() && !a.token.empty() && argc % 2 == 1;
+  return !a.root.empty() && !a.token.empty() && argc % 2 == 1 && a.clusters > 0 && a.push_batch > 0;
 }
 
-// Waits up to `ms` for SIGTERM/SIGINT (blocked in every thread); answers true when one arrived.
-bool StopRequested(const sigset_t& set, long ms) {
+// Waits up to `ms` for a signal of `set` (blocked in every thread); answers it, or 0 on timeout.
+int WaitSignal(const sigset_t& set, long ms) {
   timespec ts{ms / 1000, (ms % 1000) * 1'000'000};
   for (;;) {
     int sig = sigtimedwait(&set, nullptr, &ts);
-    if (sig > 0) return true;
-    if (errno == EAGAIN) return false;
-    if (errno != EINTR) return false;
+    if (sig > 0) return sig;
+    if (errno != EINTR) return 0;
   }
+}
+
+struct PushTotals {
+  std::atomic<size_t> pushes{0}, pushed{0}, failed{0};
+  double seconds = 0;
+};
+
+// One thread per stand-in, pushing back to back until the deadline.
+void PushPhase(std::vector<std::unique_ptr<oak::bench::StandIn>>& stand_ins, const Args& a, PushTotals& t) {
+  const auto start = Clock::now();
+  const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(a.push_seconds));
+  std::vector<std::thread> threads;
+  for (auto& s : stand_ins) {
+    threads.emplace_back([&, s = s.get()] {
+      while (Clock::now() < deadline) {
+        auto [code, n] = s->Push(a.push_batch);
+        if (n == 0) return;  // holds nothing
+        ++t.pushes;
+        if (code == 200) t.pushed += n;
+        else ++t.failed;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  t.seconds = std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace
@@ -68,79 +101,97 @@ int main(int argc, char** argv) {
   Args a;
   if (!Parse(argc, argv, a)) {
     std::fprintf(stderr,
-                 "usage: %s --root URL --token JOIN_TOKEN [--name N] [--ready-file F] [--stats-file F]\n", argv[0]);
+                 "usage: %s --root URL --token JOIN_TOKEN [--name N] [--clusters K] [--push-seconds S] "
+                 "[--push-batch B] [--ready-file F] [--stats-file F]\n",
+                 argv[0]);
     return 2;
   }
-  // Block the stop signals before FakeCluster starts its thread, so only sigtimedwait sees them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGTERM);
-  sigaddset(&stop, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Block the signals before any thread starts, so that only sigtimedwait sees them.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGUSR1);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
 
-  oak::testing::FakeClusterConfig cfg;
-  cfg.name = a.name;
-  cfg.vcpus = 1'000'000;
-  cfg.memory_mb = 1'000'000'000;
-  oak::testing::FakeCluster cluster(a.root, a.token, cfg);
-
-  for (;;) {
-    auto s = cluster.Register();
-    if (s.ok()) break;
-    std::fprintf(stderr, "fake cluster: register: %s (retrying)\n", s.message().c_str());
-    if (StopRequested(stop, 500)) return 1;
+  boost::asio::io_context io;
+  std::vector<std::unique_ptr<oak::bench::StandIn>> stand_ins;
+  for (int i = 0; i < a.clusters; ++i) {
+    auto s = std::make_unique<oak::bench::StandIn>(io, a.root, a.token, i == 0 ? a.name : a.name + std::to_string(i));
+    if (auto st = s->Listen(); !st.ok()) {
+      std::fprintf(stderr, "fake cluster: listen: %s\n", st.message().c_str());
+      return 1;
+    }
+    stand_ins.push_back(std::move(s));
   }
-  std::fprintf(stderr, "fake cluster: registered as %s, serving %s\n", cluster.id().c_str(), cluster.url().c_str());
-  if (!a.ready_file.empty()) (void)oak::WriteFileAtomic(a.ready_file, cluster.id() + "\n", 0644);
+  auto guard = boost::asio::make_work_guard(io);
+  std::thread server([&] { io.run(); });
+  auto stop_server = [&] {
+    io.stop();
+    server.join();
+  };
 
-  std::set<std::pair<std::string, int64_t>> reported;
-  size_t heartbeats = 0, failed = 0, received = 0;
-  auto next = std::chrono::steady_clock::now();
+  std::string ids;
+  for (auto& s : stand_ins) {
+    for (;;) {
+      auto st = s->Register();
+      if (st.ok()) break;
+      std::fprintf(stderr, "fake cluster: register: %s (retrying)\n", st.message().c_str());
+      int sig = WaitSignal(sigs, 500);
+      if (sig == SIGTERM || sig == SIGINT) {
+        stop_server();
+        return 1;
+      }
+    }
+    ids += s->id() + "\n";
+  }
+  std::fprintf(stderr, "fake cluster: %d registered\n", a.clusters);
+  if (!a.ready_file.empty()) (void)oak::WriteFileAtomic(a.ready_file, ids, 0644);
+
+  std::atomic<size_t> heartbeats{0}, failed{0};
+  PushTotals push;
+  std::thread pusher;
+  auto stats = [&] {
+    size_t received = 0, held = 0;
+    for (auto& s : stand_ins) {
+      received += s->received();
+      held += s->held();
+    }
+    char line[256];
+    std::snprintf(line, sizeof line,
+                  "received=%zu held=%zu heartbeats=%zu failed_heartbeats=%zu pushes=%zu pushed=%zu "
+                  "failed_pushes=%zu push_s=%.3f\n",
+                  received, held, heartbeats.load(), failed.load(), push.pushes.load(), push.pushed.load(), push.failed.load(),
+                  push.seconds);
+    return std::string(line);
+  };
+  auto next = Clock::now();
   for (;;) {
     next += std::chrono::seconds(1);
-    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - std::chrono::steady_clock::now());
-    if (StopRequested(stop, std::max<long>(0, wait.count()))) break;
-
-    json jobs = json::object();
-    std::vector<std::pair<std::string, int64_t>> fresh;
-    auto all = cluster.Instances();
-    received = all.size();
-    for (const auto& inst : all) {
-      if (!reported.emplace(inst.job_id, inst.number).second) continue;
-      fresh.emplace_back(inst.job_id, inst.number);
-      json& job = jobs[inst.job_id];
-      job["_id"] = inst.job_id;
-      job["job_name"] = inst.body.value("job_name", std::string());
-      job["instance_list"].push_back({{"instance_number", inst.number},
-                                      {"status", "RUNNING"},
-                                      {"worker_id", a.name + "-worker"},
-                                      {"publicip", "127.0.0.1"}});
+    auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(next - Clock::now());
+    int sig = WaitSignal(sigs, std::max<long>(0, wait.count()));
+    if (sig == SIGTERM || sig == SIGINT) break;
+    if (sig == SIGUSR1) {
+      if (!pusher.joinable()) {
+        pusher = std::thread([&] {
+          PushPhase(stand_ins, a, push);
+          if (!a.stats_file.empty()) (void)oak::WriteFileAtomic(a.stats_file, stats(), 0644);
+        });
+      }
+      next -= std::chrono::seconds(1);  // keep the heartbeat schedule
+      continue;
     }
-    json list = json::array();
-    for (auto& [id, job] : jobs.items()) list.push_back(std::move(job));
-    unsigned code = cluster.HeartbeatWith({{"cpu_percent", 1.0},
-                                           {"memory_percent", 1.0},
-                                           {"vcpus", cfg.vcpus},
-                                           {"memory", cfg.memory_mb},
-                                           {"vgpus", 0},
-                                           {"virtualization", cfg.virtualization},
-                                           {"supported_addons", json::array()},
-                                           {"active_nodes", 1},
-                                           {"jobs", list}});
-    ++heartbeats;
-    if (code != 200) {
-      ++failed;
-      for (const auto& k : fresh) reported.erase(k);  // report them again next time
-      std::fprintf(stderr, "fake cluster: heartbeat answered %u\n", code);
+    for (auto& s : stand_ins) {
+      ++heartbeats;
+      if (unsigned code = s->Heartbeat(); code != 200) {
+        ++failed;
+        std::fprintf(stderr, "fake cluster: heartbeat answered %u\n", code);
+      }
     }
-    if (!a.stats_file.empty())
-      (void)oak::WriteFileAtomic(a.stats_file,
-                                 "received=" + std::to_string(received) + " reported=" + std::to_string(reported.size()) +
-                                     " heartbeats=" + std::to_string(heartbeats) +
-                                     " failed_heartbeats=" + std::to_string(failed) + "\n",
-                                 0644);
+    if (!a.stats_file.empty()) (void)oak::WriteFileAtomic(a.stats_file, stats(), 0644);
   }
-  std::printf("received=%zu reported=%zu heartbeats=%zu failed_heartbeats=%zu\n", received, reported.size(), heartbeats,
-              failed);
+  if (pusher.joinable()) pusher.join();
+  std::printf("%s", stats().c_str());
+  stop_server();
   return 0;
 }

@@ -74,6 +74,13 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   }
   std::unique_ptr<Db> db(new Db(raw));
   sqlite3_busy_timeout(raw, 5000);
+  sqlite3_commit_hook(
+      raw,
+      [](void* self) {
+        ++static_cast<Db*>(self)->commits_;
+        return 0;  // 0: let the commit proceed
+      },
+      db.get());
   // WAL with synchronous=NORMAL: a committed transaction survives a crash of the process (the WAL
   // is in the OS's hands at commit); FULL would add an fsync per commit for power-loss safety.
   OAK_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"));
@@ -146,5 +153,7 @@ void Db::Rollback() {
 }
 
 int64_t Db::Changes() const { return sqlite3_changes64(db_); }
+
+bool Db::InTransaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 }  // namespace oak

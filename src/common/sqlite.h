@@ -60,12 +60,19 @@ class Db {
   Status Commit();
   void Rollback();
   int64_t Changes() const;
+  // True while a transaction is open (SQLite rolls a transaction back by itself on some errors,
+  // e.g. a full disk, which callers holding savepoints must notice).
+  bool InTransaction() const;
+  // Commits on this connection, explicit transactions and single statements alike (counted as
+  // they start, so a commit that then fails on I/O counts too).
+  uint64_t commits() const { return commits_; }
 
  private:
   explicit Db(sqlite3* db) : db_(db) {}
   Status Error(std::string_view what) const;
 
   sqlite3* db_;
+  uint64_t commits_ = 0;
   std::map<std::string, sqlite3_stmt*, std::less<>> cache_;
 };
 

@@ -1,5 +1,6 @@
 // The System Manager REST API (SPEC §4, §5): handlers over the store, the cluster registry and the
-// dispatcher. Runs on the event loop; only password hashing leaves it (to `hash_pool`).
+// dispatcher. Runs on the event loop; only password hashing leaves it (to `hash_pool`). Deploys
+// and cluster reports write through the group commit and answer once their batch committed.
 #pragma once
 
 #include <string>
@@ -15,6 +16,7 @@
 #include "root/auth.h"
 #include "root/cluster_registry.h"
 #include "root/dispatcher.h"
+#include "root/group_commit.h"
 #include "root/store.h"
 
 namespace oak::root {
@@ -23,6 +25,7 @@ struct ApiDeps {
   boost::asio::io_context& io;
   boost::asio::thread_pool& hash_pool;
   Store& store;
+  GroupCommit& commit;  // the writes of the hot routes (deploys, cluster reports)
   TokenService& tokens;
   ClusterRegistry& clusters;
   Dispatcher& dispatcher;
@@ -44,6 +47,8 @@ class RootApi {
   Result<Claims> AdminUser(const HttpRequest& req, std::string_view action) const;
   Result<ApplicationRecord> OwnedApp(const Claims& who, const std::string& id);
   Result<ServiceRecord> OwnedService(const Claims& who, const std::string& id);
+  // The same check without parsing the service document.
+  Result<StoredService> OwnedStoredService(const Claims& who, const std::string& id);
   Result<ClusterState*> Cluster(const HttpRequest& req);
 
   // Documents in Oakestra's shapes.
@@ -92,13 +97,13 @@ class RootApi {
   HttpResponse DeleteService(HttpRequest& req);
   HttpResponse ListAppServices(HttpRequest& req);
   HttpResponse ListAllServices(HttpRequest& req);
-  HttpResponse DeployInstance(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> DeployInstance(HttpRequest& req);
   HttpResponse UndeployInstance(HttpRequest& req);
 
   // Clusters and operations (api_clusters.cc).
   HttpResponse ListClusters(HttpRequest& req, bool active_only);
   HttpResponse RegisterCluster(HttpRequest& req);
-  HttpResponse ClusterInformation(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> ClusterInformation(HttpRequest& req);
   HttpResponse ClusterTokenInfo(HttpRequest& req);
   HttpResponse WorkerTokenInfo(HttpRequest& req);
   HttpResponse Healthz(HttpRequest& req);
@@ -107,6 +112,7 @@ class RootApi {
 
   ApiDeps d_;
   const Router* router_ = nullptr;
+  uint64_t status_updates_ = 0;  // instance changes applied from cluster reports
 };
 
 }  // namespace oak::root

@@ -1,9 +1,11 @@
 #include <charconv>
 
+#include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
 #include "common/ids.h"
 #include "model/sla.h"
+#include "model/status_names.h"
 #include "root/api.h"
 
 namespace oak::root {
@@ -183,8 +185,11 @@ HttpResponse RootApi::PutService(HttpRequest& req) {
   // Containers on nodes are named after the job name, so it cannot change under running instances.
   if (updated.job_name != svc->job_name)
     return HttpResponse::Error(409, "applications[0].microservices[0].microservice_name: a service cannot be renamed");
+  // NewServices gave the replacement a fresh id; it keeps the service's.
   updated.id = svc->id;
   updated.next_instance = svc->next_instance;
+  updated.doc["_id"] = {{"$oid", svc->id}};
+  updated.doc["job_id"] = svc->id;
   updated.doc["microserviceID"] = svc->id;
   if (Status s = d_.store.UpdateService(updated); !s.ok()) return HttpResponse::FromStatus(s);
   return ServiceResponse(updated);
@@ -216,21 +221,41 @@ HttpResponse RootApi::ListAllServices(HttpRequest& req) {
   return ServicesResponse("", who->HasRole(kRoleAdmin) ? std::string() : who->uid);
 }
 
-HttpResponse RootApi::DeployInstance(HttpRequest& req) {
+boost::asio::awaitable<HttpResponse> RootApi::DeployInstance(HttpRequest& req) {
   auto who = User(req);
-  if (!who.ok()) return HttpResponse::FromStatus(who.status());
-  auto svc = OwnedService(*who, req.params[0]);
-  if (!svc.ok()) return HttpResponse::FromStatus(svc.status());
+  if (!who.ok()) co_return HttpResponse::FromStatus(who.status());
+  auto svc = OwnedStoredService(*who, req.params[0]);
+  if (!svc.ok()) co_return HttpResponse::FromStatus(svc.status());
   // The body is optional (Oakestra's dashboard sends one); if present it must be JSON.
   if (!req.body().empty()) {
     auto body = ParseJsonBody(req.body());
-    if (!body.ok()) return HttpResponse::FromStatus(body.status());
+    if (!body.ok()) co_return HttpResponse::FromStatus(body.status());
   }
-  auto inst = d_.store.CreateInstance(svc->id, d_.clock.NowMs());
-  if (!inst.ok()) return HttpResponse::FromStatus(inst.status());
-  d_.dispatcher.Deploy(svc->id, inst->number);
-  return HttpResponse::Json(200, {{"job_id", svc->id}, {"instance_number", inst->number}, {"status", inst->status},
-                                  {"message", "instance " + std::to_string(inst->number) + " requested"}});
+  // Placed here rather than after the write: the instance is stored once, already placed (or
+  // failed with the reason), in the same batch as its number. The answer still says REQUESTED.
+  Placement p = d_.dispatcher.Place(*svc);
+  const std::string sid = svc->id;
+  InstanceRecord inst{sid, 0, p.cluster_id, p.status, p.status_detail, d_.clock.NowMs(), json::object()};
+  if (!p.cluster_location.empty()) inst.doc["cluster_location"] = p.cluster_location;
+  Status s = co_await d_.commit.Write(
+      [&]() -> Status {
+        auto created = d_.store.CreateInstance(inst);
+        if (!created.ok()) return created.status();
+        inst.number = created->number;
+        return Status::Ok();
+      },
+      boost::asio::use_awaitable);
+  if (!s.ok()) co_return HttpResponse::FromStatus(s);
+  if (!inst.cluster_id.empty()) {
+    d_.dispatcher.Send(sid, inst.number, inst.cluster_id);
+  } else {
+    spdlog::info("msg=\"instance not placed\" service={} instance={} status={} detail=\"{}\"", sid, inst.number,
+                 inst.status, inst.status_detail);
+  }
+  co_return HttpResponse::Json(200, {{"job_id", sid},
+                                     {"instance_number", inst.number},
+                                     {"status", model::status::kRequested},
+                                     {"message", "instance " + std::to_string(inst.number) + " requested"}});
 }
 
 HttpResponse RootApi::UndeployInstance(HttpRequest& req) {

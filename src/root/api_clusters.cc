@@ -1,3 +1,6 @@
+#include <optional>
+
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
@@ -33,18 +36,40 @@ HttpResponse RootApi::RegisterCluster(HttpRequest& req) {
                                   {"heartbeat_interval_s", d_.heartbeat_interval_s}});
 }
 
-HttpResponse RootApi::ClusterInformation(HttpRequest& req) {
+boost::asio::awaitable<HttpResponse> RootApi::ClusterInformation(HttpRequest& req) {
   auto cluster = Cluster(req);
-  if (!cluster.ok()) return HttpResponse::FromStatus(cluster.status());
+  if (!cluster.ok()) co_return HttpResponse::FromStatus(cluster.status());
   auto body = ParseJsonBody(req.body());
-  if (!body.ok()) return HttpResponse::FromStatus(body.status());
-  if (Status s = ValidateHeartbeat(*body); !s.ok()) return HttpResponse::FromStatus(s);
+  if (!body.ok()) co_return HttpResponse::FromStatus(body.status());
+  if (Status s = ValidateHeartbeat(*body); !s.ok()) co_return HttpResponse::FromStatus(s);
+  std::vector<JobReport> reports;
   if (auto jobs = body->find("jobs"); jobs != body->end()) {
-    if (Status s = d_.dispatcher.ApplyJobReports(**cluster, *jobs); !s.ok()) return HttpResponse::FromStatus(s);
+    auto parsed = ParseJobReports(*jobs);
+    if (!parsed.ok()) co_return HttpResponse::FromStatus(parsed.status());
+    reports = std::move(*parsed);
   }
-  if (Status s = d_.clusters.ApplyHeartbeat(**cluster, *body); !s.ok()) return HttpResponse::FromStatus(s);
+  ClusterState& c = **cluster;
+  if (Status s = d_.clusters.ApplyHeartbeat(c, *body); !s.ok()) co_return HttpResponse::FromStatus(s);
+  // A heartbeat's aggregates are kept; a status push changes only instances. Either way the
+  // whole report is one op of the group commit, and the cluster hears "ok" once it committed.
+  std::optional<ClusterRecord> rec;
+  if (!IsStatusPush(*body)) rec = c.rec;
+  const std::string cluster_id = c.rec.id;
+  size_t changed = 0;
+  Status s = co_await d_.commit.Write(
+      [&]() -> Status {
+        if (!reports.empty()) {
+          auto n = d_.dispatcher.ApplyJobReports(cluster_id, reports);
+          if (!n.ok()) return n.status();
+          changed = *n;
+        }
+        return rec ? d_.store.UpsertCluster(*rec) : Status::Ok();
+      },
+      boost::asio::use_awaitable);
+  if (!s.ok()) co_return HttpResponse::FromStatus(s);
+  status_updates_ += changed;
   d_.dispatcher.ClusterAvailable();
-  return HttpResponse::Json(200, {{"message", "ok"}});
+  co_return HttpResponse::Json(200, {{"message", "ok"}});
 }
 
 HttpResponse RootApi::ClusterTokenInfo(HttpRequest& req) {
@@ -99,6 +124,18 @@ HttpResponse RootApi::Metrics(HttpRequest&) {
   gauge("oak_clusters_active", "Clusters heard from within the timeout.", d_.clusters.ActiveCount());
   gauge("oak_clusters", "Registered clusters.", static_cast<int64_t>(d_.clusters.All().size()));
   gauge("oak_dispatch_in_flight", "Instances being handed to clusters.", static_cast<int64_t>(d_.dispatcher.in_flight()));
+  auto counter = [&](const char* name, const char* help, uint64_t v) {
+    out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
+  };
+  counter("oak_instance_status_updates_total", "Instance changes applied from cluster reports.", status_updates_);
+  counter("oak_store_commits_total", "Store transactions committed.", d_.store.commits());
+  counter("oak_store_group_commits_total", "Batches of writes committed together.", d_.commit.batches());
+  counter("oak_store_group_commit_writes_total", "Writes committed in batches.", d_.commit.writes());
+  gauge("oak_store_group_commit_largest", "Most writes committed in one batch.",
+        static_cast<int64_t>(d_.commit.largest_batch()));
+  const HttpPool& pool = d_.dispatcher.pool();
+  counter("oak_cluster_connections_opened_total", "Connections opened to cluster managers.", pool.connections_opened());
+  gauge("oak_cluster_connections", "Open connections to cluster managers.", static_cast<int64_t>(pool.open_connections()));
   return HttpResponse::Text(200, std::move(out));
 }
 

@@ -47,13 +47,13 @@ void RootApi::Register(Router& r) {
   sync(V::delete_, "/api/service/{}", &RootApi::DeleteService);
   sync(V::get, "/api/services/{}", &RootApi::ListAppServices);
   sync(V::get, "/api/services", &RootApi::ListAllServices);
-  sync(V::post, "/api/service/{}/instance", &RootApi::DeployInstance);
+  async(V::post, "/api/service/{}/instance", &RootApi::DeployInstance);
   sync(V::delete_, "/api/service/{}/instance/{}", &RootApi::UndeployInstance);
 
   r.Add(V::get, "/api/clusters", [this](HttpRequest& q) { return ListClusters(q, false); });
   r.Add(V::get, "/api/clusters/active", [this](HttpRequest& q) { return ListClusters(q, true); });
   sync(V::post, "/api/clusters/register", &RootApi::RegisterCluster);
-  sync(V::post, "/api/information/{}", &RootApi::ClusterInformation);
+  async(V::post, "/api/information/{}", &RootApi::ClusterInformation);
   sync(V::post, "/api/tokens/cluster", &RootApi::ClusterTokenInfo);
   sync(V::post, "/api/tokens/worker", &RootApi::WorkerTokenInfo);
   sync(V::get, "/healthz", &RootApi::Healthz);
@@ -84,6 +84,13 @@ Result<ApplicationRecord> RootApi::OwnedApp(const Claims& who, const std::string
 
 Result<ServiceRecord> RootApi::OwnedService(const Claims& who, const std::string& id) {
   auto svc = d_.store.GetService(id);
+  if (!svc.ok()) return svc.status();
+  if (svc->owner_id != who.uid && !who.HasRole(kRoleAdmin)) return Status::NotFound("service '" + id + "' not found");
+  return svc;
+}
+
+Result<StoredService> RootApi::OwnedStoredService(const Claims& who, const std::string& id) {
+  auto svc = d_.store.GetStoredService(id);
   if (!svc.ok()) return svc.status();
   if (svc->owner_id != who.uid && !who.HasRole(kRoleAdmin)) return Status::NotFound("service '" + id + "' not found");
   return svc;

@@ -183,19 +183,22 @@ Status ValidateHeartbeat(const json& body) {
   return Status::Ok();
 }
 
+bool IsStatusPush(const json& body) { return body.is_object() && body.size() == 1 && body.contains("jobs"); }
+
 Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
   OAK_RETURN_IF_ERROR(ValidateHeartbeat(body));
+  c.rec.last_seen_ms = clock_.NowMs();
+  if (!c.active) spdlog::info("msg=\"cluster active\" cluster={} name={}", c.rec.id, c.rec.name);
+  c.active = true;
+  if (IsStatusPush(body)) return Status::Ok();
   for (auto& [k, v] : body.items()) {
     if (k == "jobs") continue;  // instance statuses are applied by the caller, not kept here
     c.rec.info[k] = v;
   }
-  c.rec.last_seen_ms = clock_.NowMs();
-  if (!c.active) spdlog::info("msg=\"cluster active\" cluster={} name={}", c.rec.id, c.rec.name);
-  c.active = true;
   c.reserved_prev = c.reserved_now;
   c.reserved_now = {};
   Refresh(c);
-  return store_.UpsertCluster(c.rec);
+  return Status::Ok();
 }
 
 int ClusterRegistry::CheckLiveness() {

@@ -39,7 +39,9 @@ class ClusterRegistry {
   Result<Registration> Register(const nlohmann::json& body, const std::string& remote_addr);
   // Checks the per-cluster secret.
   Result<ClusterState*> Authenticate(const std::string& id, std::string_view secret);
-  // Applies a heartbeat's aggregates and marks the cluster active.
+  // Applies a heartbeat's aggregates and marks the cluster active; a status push (IsStatusPush)
+  // only counts as a sign of life. Changes memory only: the caller persists `c.rec` (after a
+  // heartbeat, not after a push) with the rest of its writes.
   Status ApplyHeartbeat(ClusterState& c, const nlohmann::json& body);
   // Marks clusters silent for longer than the timeout inactive; answers how many changed.
   int CheckLiveness();
@@ -61,6 +63,9 @@ class ClusterRegistry {
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;  // by id
 };
 
+// A body with `jobs` and nothing else: instance statuses pushed between heartbeats. It carries no
+// aggregates, so it neither refreshes the candidate nor ends reservations.
+bool IsStatusPush(const nlohmann::json& body);
 // Checks the types of a heartbeat's aggregate fields (unknown fields pass).
 Status ValidateHeartbeat(const nlohmann::json& body);
 // The cluster_location recorded in `info`, or empty.

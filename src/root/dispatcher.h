@@ -1,19 +1,31 @@
 // Moves instances from REQUESTED to a cluster: runs the root scheduler, records the choice, and
 // hands the instance to the cluster's manager, retrying with back-off. Also applies the instance
 // statuses that clusters report and asks clusters to drop instances the root no longer wants.
+//
+// New instances are placed by the deploy handler (Place) and written already placed; the
+// dispatcher then hands them over (Send). Its own store writes go through the group commit, and
+// its calls to clusters through one pool of kept-alive connections (at most
+// `max_connections_per_cluster` per cluster).
 #pragma once
 
 #include <chrono>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
+#include "common/http_pool.h"
 #include "root/cluster_registry.h"
+#include "root/group_commit.h"
 #include "root/store.h"
 #include "scheduler/scheduler.h"
 
@@ -29,42 +41,120 @@ struct DispatchOptions {
   // scheduled at the first cluster heartbeat or after this wait, whichever comes first, so they
   // are not failed for want of a cluster.
   std::chrono::milliseconds resume_grace{0};
+  size_t max_connections_per_cluster = 8;
+};
+
+// One reported instance of a cluster's `jobs`, checked.
+struct JobReport {
+  std::string service_id;
+  int64_t number = 0;
+  std::optional<std::string> status;
+  std::optional<std::string> status_detail;
+  nlohmann::json fields = nlohmann::json::object();  // reported fields kept in the instance document
+};
+
+// Checks a whole `jobs[{_id, job_name, instance_list[{instance_number, status, ...}]}]` report, so
+// that a bad entry is refused before anything is applied.
+Result<std::vector<JobReport>> ParseJobReports(const nlohmann::json& jobs);
+
+// Where a new instance goes: a cluster (status CLUSTER_SCHEDULED), or a scheduling failure status
+// with its detail.
+struct Placement {
+  std::string status;
+  std::string status_detail;
+  std::string cluster_id;
+  std::string cluster_location;
 };
 
 class Dispatcher {
  public:
-  Dispatcher(boost::asio::io_context& io, Store& store, ClusterRegistry& clusters, const Clock& clock,
-             DispatchOptions opts);
+  Dispatcher(boost::asio::io_context& io, Store& store, GroupCommit& commit, ClusterRegistry& clusters,
+             const Clock& clock, DispatchOptions opts);
+  ~Dispatcher();
 
-  // Schedules and sends a REQUESTED instance. Idempotent: a second call for the same instance while
-  // the first runs does nothing.
+  // Runs the root scheduler for a new instance of `svc` and reserves what it needs on the chosen
+  // cluster at once, so that the next decisions see it even before this one is stored.
+  Placement Place(const StoredService& svc);
+  // Hands over an instance whose placement on `cluster_id` is stored. Idempotent while it runs.
+  void Send(const std::string& service_id, int64_t number, const std::string& cluster_id);
+  // Places, records and sends an instance stored as REQUESTED (after a restart). Idempotent
+  // while it runs.
   void Deploy(const std::string& service_id, int64_t number);
   // Tells the cluster to remove the instance (number -1: all of the service's instances there).
   void Undeploy(const std::string& cluster_id, const std::string& service_id, int64_t number);
   // Picks up instances a previous run acknowledged but had not handed over.
   Status Resume();
-  // Applies `jobs[{_id, job_name, instance_list[{instance_number, status, ...}]}]` from a cluster.
-  // Instances the root does not know (deleted meanwhile) are undeployed at that cluster.
-  Status ApplyJobReports(const ClusterState& cluster, const nlohmann::json& jobs);
+  // Applies checked reports from `cluster_id`; answers how many instances changed. Reports that
+  // change nothing write nothing. Instances the root does not know (deleted meanwhile, or placed
+  // elsewhere) are undeployed at that cluster. Meant to run inside a GroupCommit op, so that a
+  // whole report is one transaction.
+  Result<size_t> ApplyJobReports(const std::string& cluster_id, const std::vector<JobReport>& reports);
 
   // A cluster reported in: instances held back since the restart can be scheduled now.
   void ClusterAvailable();
+  // Periodic upkeep (about once a second): closes connections idle for long.
+  void Maintain();
 
+  // Instances placed or being placed and not yet handed over (or failed for good).
   size_t in_flight() const { return in_flight_.size(); }
+  const HttpPool& pool() const { return pool_; }
 
  private:
+  // What deploying an instance of a service needs, derived once per version of its document.
+  struct ServiceInfo {
+    std::string doc_text;  // the stored document this was derived from
+    std::string job_name;
+    Result<scheduler::Request> request;
+    std::string body_head;  // the deploy body up to the instance number: `{...,"instance_number":`
+  };
+  std::shared_ptr<const ServiceInfo> Info(const StoredService& svc);
+  Placement PlaceWith(const ServiceInfo& info);
+
+  // One instance waiting to be handed to its cluster.
+  struct Delivery {
+    std::string service_id;
+    int64_t number = 0;
+    int attempt = 1;
+    std::chrono::milliseconds backoff{0};
+  };
+  // A cluster's deliveries, sent by at most max_connections_per_cluster workers: memory stays
+  // proportional to the queue, whatever the burst.
+  struct Outbox {
+    std::deque<Delivery> queue;
+    size_t workers = 0;
+  };
+  void Enqueue(const std::string& cluster_id, Delivery d);
+  boost::asio::awaitable<void> SendWorker(std::string cluster_id);
+  // One attempt; on a retryable failure, queues the next one after its back-off.
+  boost::asio::awaitable<void> Attempt(std::string cluster_id, Delivery d);
+  void Done(const std::string& service_id, int64_t number) { in_flight_.erase({service_id, number}); }
+
   boost::asio::awaitable<void> RunDeploy(std::string service_id, int64_t number);
   boost::asio::awaitable<void> RunUndeploy(std::string cluster_id, std::string service_id, int64_t number);
-  Status Fail(InstanceRecord& inst, std::string status, std::string detail);
+  // Applies `t` through the group commit; answers whether it applied (false: the instance moved on).
+  boost::asio::awaitable<Result<bool>> Transition(InstanceTransition t);
+  // A transition to a failure status, logged. Arguments are references: callers co_await it at
+  // once, so they outlive it.
+  boost::asio::awaitable<void> Fail(const std::string& service_id, int64_t number, const std::string& from_status,
+                                    const std::string& from_cluster, const std::string& status,
+                                    const std::string& detail);
+  // Whether the instance is still placed on `cluster_id` and waiting to be handed over.
+  bool StillScheduled(const std::string& service_id, int64_t number, const std::string& cluster_id);
 
   boost::asio::io_context& io_;
   Store& store_;
+  GroupCommit& commit_;
   ClusterRegistry& clusters_;
   const Clock& clock_;
   DispatchOptions opts_;
+  HttpPool pool_;
   std::set<std::pair<std::string, int64_t>> in_flight_;
   std::set<std::tuple<std::string, std::string, int64_t>> undeploying_;
   std::vector<std::pair<std::string, int64_t>> resume_pending_;
+  std::unordered_map<std::string, std::shared_ptr<const ServiceInfo>> services_;  // by id; bounded
+  std::unordered_map<std::string, Outbox> outboxes_;                              // by cluster id
+  // Expires with the dispatcher; coroutines check it after every suspension.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
 }  // namespace oak::root

@@ -77,13 +77,14 @@ Status BootstrapAdmin(Store& store, const Clock& clock, const std::string& passw
   return Status::Ok();
 }
 
-asio::awaitable<void> LivenessLoop(ClusterRegistry& clusters) {
+asio::awaitable<void> LivenessLoop(ClusterRegistry& clusters, Dispatcher& dispatcher) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     clusters.CheckLiveness();
+    dispatcher.Maintain();
   }
 }
 
@@ -124,11 +125,12 @@ int RunRoot(const RootOptions& o) {
   TokenService tokens(*jwt_secret, clock, o.access_ttl_s, o.refresh_ttl_s);
   ClusterRegistry clusters(**store, clock, o.cluster_timeout_s * 1000);
   if (Status s = clusters.Load(); !s.ok()) return fail(s);
-  Dispatcher dispatcher(io, **store, clusters, clock,
+  GroupCommit commit(io, **store);
+  Dispatcher dispatcher(io, **store, commit, clusters, clock,
                         DispatchOptions{.policy = *policy,
                                         .resume_grace = std::chrono::seconds(o.heartbeat_interval_s + 1)});
   HttpMetrics http_metrics;
-  RootApi api(ApiDeps{io, hash_pool, **store, tokens, clusters, dispatcher, clock, http_metrics, cluster_token,
+  RootApi api(ApiDeps{io, hash_pool, **store, commit, tokens, clusters, dispatcher, clock, http_metrics, cluster_token,
                       o.heartbeat_interval_s});
   Router router;
   api.Register(router);
@@ -150,7 +152,7 @@ int RunRoot(const RootOptions& o) {
   }
 
   if (Status s = dispatcher.Resume(); !s.ok()) return fail(s);
-  asio::co_spawn(io, LivenessLoop(clusters), asio::detached);
+  asio::co_spawn(io, LivenessLoop(clusters, dispatcher), asio::detached);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {
     spdlog::info("msg=\"stopping\" signal={}", sig);

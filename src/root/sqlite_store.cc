@@ -1,11 +1,14 @@
 #include "root/sqlite_store.h"
 
 #include "common/fs.h"
+#include "root/sqlite_store_internal.h"
 
 namespace oak::root {
 namespace {
 
 using nlohmann::json;
+using internal::Dump;
+using internal::ParseDoc;
 
 // Append-only: a released schema is never edited, only followed by a new step.
 const std::vector<std::string> kMigrations = {
@@ -29,14 +32,19 @@ CREATE INDEX instances_status ON instances(status);
 CREATE TABLE clusters(id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, secret TEXT NOT NULL,
   manager_url TEXT NOT NULL, registered_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL, info TEXT NOT NULL);
 )sql",
+    // Version 2: what the deploy path writes per instance stays on few pages. The next instance
+    // number moves to a narrow table (bumping it rewrote the service row with its whole document),
+    // and status entries are ordered by time within a status (new entries land on the last page
+    // instead of one page per service). services.next_instance keeps the value a service starts
+    // with; the counter, once it exists, supersedes it.
+    R"sql(
+CREATE TABLE instance_counters(service_id TEXT PRIMARY KEY REFERENCES services(id) ON DELETE CASCADE,
+  next INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO instance_counters(service_id, next) SELECT id, next_instance FROM services WHERE next_instance > 0;
+DROP INDEX instances_status;
+CREATE INDEX instances_status_time ON instances(status, updated_ms);
+)sql",
 };
-
-json ParseDoc(const std::string& text) {
-  auto j = json::parse(text, nullptr, false);
-  return j.is_discarded() ? json::object() : j;
-}
-
-std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 // Names the field behind a UNIQUE violation so the API can say which one.
 Status ConflictFor(const Status& s) {
@@ -55,11 +63,6 @@ Status ConflictFor(const Status& s) {
   return s;
 }
 
-#define PREPARE(var, sql)                   \
-  auto var##_r = db_->Prepare(sql);         \
-  if (!var##_r.ok()) return var##_r.status(); \
-  Stmt& var = **var##_r
-
 constexpr const char* kUserCols = "id, name, email, password_hash, roles, organization_id, created_ms";
 UserRecord ReadUser(const Stmt& s) {
   UserRecord u{s.Text(0), s.Text(1), s.Text(2), s.Text(3), {}, s.Text(5), s.Int(6)};
@@ -71,14 +74,15 @@ UserRecord ReadUser(const Stmt& s) {
 }
 
 constexpr const char* kServiceCols = "id, app_id, owner_id, job_name, rr_ip, next_instance, doc";
+// Reading services: the next instance number is the counter's once one exists (schema version 2).
+constexpr const char* kServiceSelect =
+    "SELECT s.id, s.app_id, s.owner_id, s.job_name, s.rr_ip, COALESCE(c.next, s.next_instance), s.doc "
+    "FROM services s LEFT JOIN instance_counters c ON c.service_id = s.id";
+constexpr const char* kStoredServiceSelect =
+    "SELECT s.id, s.app_id, s.owner_id, s.job_name, COALESCE(c.next, s.next_instance), s.doc "
+    "FROM services s LEFT JOIN instance_counters c ON c.service_id = s.id";
 ServiceRecord ReadService(const Stmt& s) {
   return {s.Text(0), s.Text(1), s.Text(2), s.Text(3), s.Text(4), s.Int(5), ParseDoc(s.Text(6))};
-}
-
-constexpr const char* kInstanceCols =
-    "service_id, number, cluster_id, status, status_detail, updated_ms, doc";
-InstanceRecord ReadInstance(const Stmt& s) {
-  return {s.Text(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Int(5), ParseDoc(s.Text(6))};
 }
 
 }  // namespace
@@ -87,6 +91,8 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   auto db = Db::Open(path);
   if (!db.ok()) return db.status();
   OAK_RETURN_IF_ERROR((*db)->Migrate(kMigrations));
+  // Savepoints (RunBatch) keep their journals in memory rather than in temporary files.
+  OAK_RETURN_IF_ERROR((*db)->Exec("PRAGMA temp_store=MEMORY"));
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db)));
 }
 
@@ -183,7 +189,7 @@ Status SqliteStore::InsertService(const ServiceRecord& s) {
 }
 
 Status SqliteStore::CreateApplications(const std::vector<NewApplication>& apps) {
-  Tx tx(*db_);
+  Scope tx(*this);
   OAK_RETURN_IF_ERROR(tx.status());
   for (const auto& na : apps) {
     {
@@ -234,14 +240,14 @@ Status SqliteStore::DeleteApplication(const std::string& id) {
 }
 
 Status SqliteStore::AddServices(const std::vector<ServiceRecord>& services) {
-  Tx tx(*db_);
+  Scope tx(*this);
   OAK_RETURN_IF_ERROR(tx.status());
   for (const auto& s : services) OAK_RETURN_IF_ERROR(InsertService(s));
   return tx.Commit();
 }
 
 Result<ServiceRecord> SqliteStore::GetService(const std::string& id) {
-  PREPARE(st, std::string("SELECT ") + kServiceCols + " FROM services WHERE id=?");
+  PREPARE(st, std::string(kServiceSelect) + " WHERE s.id=?");
   st.Bind(1, id);
   if (st.Step()) return ReadService(st);
   if (!st.status().ok()) return st.status();
@@ -250,8 +256,7 @@ Result<ServiceRecord> SqliteStore::GetService(const std::string& id) {
 
 Result<std::vector<ServiceRecord>> SqliteStore::ListServices(const std::string& app_id) {
   // Two statements, as in ListApplications, so that services_app serves the filtered one.
-  PREPARE(st, std::string("SELECT ") + kServiceCols +
-                  (app_id.empty() ? " FROM services ORDER BY id" : " FROM services WHERE app_id = ?1 ORDER BY id"));
+  PREPARE(st, std::string(kServiceSelect) + (app_id.empty() ? " ORDER BY s.id" : " WHERE s.app_id = ?1 ORDER BY s.id"));
   if (!app_id.empty()) st.Bind(1, app_id);
   std::vector<ServiceRecord> out;
   while (st.Step()) out.push_back(ReadService(st));
@@ -276,115 +281,22 @@ Status SqliteStore::DeleteService(const std::string& id) {
 }
 
 Result<std::vector<StoredService>> SqliteStore::ListStoredServices(const std::string& app_id) {
-  PREPARE(st, app_id.empty() ? "SELECT id, app_id, owner_id, next_instance, doc FROM services ORDER BY id"
-                             : "SELECT id, app_id, owner_id, next_instance, doc FROM services WHERE app_id = ?1 ORDER BY id");
+  PREPARE(st, app_id.empty()
+                  ? std::string(kStoredServiceSelect) + " ORDER BY s.id"
+                  : std::string(kStoredServiceSelect) + " WHERE s.app_id = ?1 ORDER BY s.id");
   if (!app_id.empty()) st.Bind(1, app_id);
   std::vector<StoredService> out;
-  while (st.Step()) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Int(3), st.Text(4)});
+  while (st.Step()) out.push_back({st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Int(4), st.Text(5)});
   if (!st.status().ok()) return st.status();
   return out;
 }
 
-Result<InstanceRecord> SqliteStore::CreateInstance(const std::string& service_id, int64_t now_ms) {
-  Tx tx(*db_);
-  OAK_RETURN_IF_ERROR(tx.status());
-  InstanceRecord inst{service_id, 0, "", "REQUESTED", "", now_ms, json::object()};
-  {
-    PREPARE(st, "UPDATE services SET next_instance = next_instance + 1 WHERE id=? RETURNING next_instance - 1");
-    st.Bind(1, service_id);
-    if (!st.Step()) {
-      if (!st.status().ok()) return st.status();
-      return Status::NotFound("service '" + service_id + "' not found");
-    }
-    inst.number = st.Int(0);
-    while (st.Step()) {
-    }
-  }
-  {
-    PREPARE(st, std::string("INSERT INTO instances(") + kInstanceCols + ") VALUES(?,?,?,?,?,?,?)");
-    st.Bind(1, inst.service_id).Bind(2, inst.number).Bind(3, inst.cluster_id).Bind(4, inst.status);
-    st.Bind(5, inst.status_detail).Bind(6, inst.updated_ms).Bind(7, Dump(inst.doc));
-    OAK_RETURN_IF_ERROR(st.Run());
-  }
-  OAK_RETURN_IF_ERROR(tx.Commit());
-  return inst;
-}
-
-Result<InstanceRecord> SqliteStore::GetInstance(const std::string& service_id, int64_t number) {
-  PREPARE(st, std::string("SELECT ") + kInstanceCols + " FROM instances WHERE service_id=? AND number=?");
-  st.Bind(1, service_id).Bind(2, number);
-  if (st.Step()) return ReadInstance(st);
+Result<StoredService> SqliteStore::GetStoredService(const std::string& id) {
+  PREPARE(st, std::string(kStoredServiceSelect) + " WHERE s.id = ?1");
+  st.Bind(1, id);
+  if (st.Step()) return StoredService{st.Text(0), st.Text(1), st.Text(2), st.Text(3), st.Int(4), st.Text(5)};
   if (!st.status().ok()) return st.status();
-  return Status::NotFound("instance " + std::to_string(number) + " of service '" + service_id + "' not found");
-}
-
-Result<std::vector<InstanceRecord>> SqliteStore::ListInstances(const std::string& service_id) {
-  PREPARE(st, std::string("SELECT ") + kInstanceCols + " FROM instances WHERE service_id=? ORDER BY number");
-  st.Bind(1, service_id);
-  std::vector<InstanceRecord> out;
-  while (st.Step()) out.push_back(ReadInstance(st));
-  if (!st.status().ok()) return st.status();
-  return out;
-}
-
-Result<std::map<std::string, std::vector<InstanceRecord>>> SqliteStore::ListInstancesOf(
-    const std::vector<std::string>& service_ids) {
-  std::map<std::string, std::vector<InstanceRecord>> out;
-  for (const auto& id : service_ids) {
-    auto r = ListInstances(id);
-    if (!r.ok()) return r.status();
-    if (!r->empty()) out.emplace(id, std::move(*r));
-  }
-  return out;
-}
-
-Result<std::map<std::string, std::vector<InstanceRecord>>> SqliteStore::ListInstancesOfApp(const std::string& app_id) {
-  PREPARE(st, app_id.empty()
-                  ? std::string("SELECT ") + kInstanceCols + " FROM instances ORDER BY service_id, number"
-                  : std::string("SELECT i.service_id, i.number, i.cluster_id, i.status, i.status_detail, i.updated_ms, "
-                                "i.doc FROM instances i JOIN services s ON s.id = i.service_id WHERE s.app_id = ?1 "
-                                "ORDER BY i.service_id, i.number"));
-  if (!app_id.empty()) st.Bind(1, app_id);
-  std::map<std::string, std::vector<InstanceRecord>> out;
-  while (st.Step()) {
-    InstanceRecord i = ReadInstance(st);
-    out[i.service_id].push_back(std::move(i));
-  }
-  if (!st.status().ok()) return st.status();
-  return out;
-}
-
-Result<std::vector<InstanceRecord>> SqliteStore::ListUnfinishedInstances() {
-  PREPARE(st, std::string("SELECT ") + kInstanceCols +
-                  " FROM instances WHERE status IN ('REQUESTED', 'CLUSTER_SCHEDULED') ORDER BY updated_ms");
-  std::vector<InstanceRecord> out;
-  while (st.Step()) out.push_back(ReadInstance(st));
-  if (!st.status().ok()) return st.status();
-  return out;
-}
-
-Status SqliteStore::UpdateInstance(const InstanceRecord& i) {
-  PREPARE(st, "UPDATE instances SET cluster_id=?, status=?, status_detail=?, updated_ms=?, doc=? "
-              "WHERE service_id=? AND number=?");
-  st.Bind(1, i.cluster_id).Bind(2, i.status).Bind(3, i.status_detail).Bind(4, i.updated_ms).Bind(5, Dump(i.doc));
-  st.Bind(6, i.service_id).Bind(7, i.number);
-  OAK_RETURN_IF_ERROR(st.Run());
-  if (db_->Changes() == 0) return Status::NotFound("instance " + std::to_string(i.number) + " not found");
-  return Status::Ok();
-}
-
-Status SqliteStore::RemoveInstance(const std::string& service_id, int64_t number) {
-  PREPARE(st, "DELETE FROM instances WHERE service_id=? AND number=?");
-  st.Bind(1, service_id).Bind(2, number);
-  return st.Run();
-}
-
-Result<std::map<std::string, int64_t>> SqliteStore::CountInstancesByStatus() {
-  PREPARE(st, "SELECT status, COUNT(*) FROM instances GROUP BY status");
-  std::map<std::string, int64_t> out;
-  while (st.Step()) out[st.Text(0)] = st.Int(1);
-  if (!st.status().ok()) return st.status();
-  return out;
+  return Status::NotFound("service '" + id + "' not found");
 }
 
 Result<int64_t> SqliteStore::Count(std::string_view sql) {

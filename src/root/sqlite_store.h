@@ -1,4 +1,5 @@
-// Store on SQLite (WAL) in the root's data directory. Schema: docs/storage.md.
+// Store on SQLite (WAL) in the root's data directory. Schema: docs/storage.md. The instance
+// methods and the write scopes live in sqlite_store_instances.cc.
 #pragma once
 
 #include <memory>
@@ -36,8 +37,10 @@ class SqliteStore final : public Store {
   Status UpdateService(const ServiceRecord& s) override;
   Status DeleteService(const std::string& id) override;
   Result<std::vector<StoredService>> ListStoredServices(const std::string& app_id) override;
+  Result<StoredService> GetStoredService(const std::string& id) override;
 
-  Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) override;
+  using Store::CreateInstance;
+  Result<InstanceRecord> CreateInstance(InstanceRecord initial) override;
   Result<InstanceRecord> GetInstance(const std::string& service_id, int64_t number) override;
   Result<std::vector<InstanceRecord>> ListInstances(const std::string& service_id) override;
   Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOf(
@@ -45,6 +48,7 @@ class SqliteStore final : public Store {
   Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) override;
   Result<std::vector<InstanceRecord>> ListUnfinishedInstances() override;
   Status UpdateInstance(const InstanceRecord& i) override;
+  Result<bool> TransitionInstance(const InstanceTransition& t) override;
   Status RemoveInstance(const std::string& service_id, int64_t number) override;
   Result<std::map<std::string, int64_t>> CountInstancesByStatus() override;
   Result<int64_t> CountApplications() override;
@@ -56,12 +60,17 @@ class SqliteStore final : public Store {
   Result<std::optional<std::string>> GetMeta(const std::string& key) override;
   Status SetMeta(const std::string& key, const std::string& value) override;
 
+  void RunBatch(std::span<const BatchOp> ops, std::vector<Status>& results) override;
+  uint64_t commits() const override { return db_->commits(); }
+
  private:
+  class Scope;
   explicit SqliteStore(std::unique_ptr<Db> db) : db_(std::move(db)) {}
   Status InsertService(const ServiceRecord& s);
   Result<int64_t> Count(std::string_view sql);
 
   std::unique_ptr<Db> db_;
+  int depth_ = 0;  // open Scopes: 0 outside a transaction
 };
 
 }  // namespace oak::root

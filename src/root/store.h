@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -54,6 +56,7 @@ struct StoredService {
   std::string id;
   std::string app_id;
   std::string owner_id;
+  std::string job_name;
   int64_t next_instance = 0;
   std::string doc_text;
 };
@@ -77,6 +80,23 @@ struct ClusterRecord {
   int64_t last_seen_ms = 0;
   nlohmann::json info = nlohmann::json::object();  // location and last reported aggregates
 };
+
+// A conditional change of one instance's state: the dispatcher's steps, which must not overwrite a
+// state that moved on meanwhile (removed, reported by its cluster, placed elsewhere).
+struct InstanceTransition {
+  std::string service_id;
+  int64_t number = 0;
+  std::string from_status;   // applies only while the instance has this status
+  std::string from_cluster;  // ... and, when not empty, is placed on this cluster
+  std::string status;
+  std::string status_detail;
+  std::string cluster_id;        // when not empty: the instance's new cluster
+  std::string cluster_location;  // when not empty: recorded in the instance document
+  int64_t updated_ms = 0;
+};
+
+// One write of a batch (Store::RunBatch); it calls the store's mutating methods.
+using BatchOp = std::function<Status()>;
 
 // A new application with the services to create in the same transaction.
 struct NewApplication {
@@ -119,9 +139,14 @@ class Store {
   virtual Status DeleteService(const std::string& id) = 0;
   // Empty app id: every service.
   virtual Result<std::vector<StoredService>> ListStoredServices(const std::string& app_id) = 0;
+  virtual Result<StoredService> GetStoredService(const std::string& id) = 0;
 
-  // Instances. CreateInstance allocates the service's next instance number atomically.
-  virtual Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) = 0;
+  // Instances. CreateInstance allocates the service's next instance number atomically and stores
+  // `initial` under it (its `number` is ignored); the first form stores a REQUESTED instance.
+  Result<InstanceRecord> CreateInstance(const std::string& service_id, int64_t now_ms) {
+    return CreateInstance(InstanceRecord{service_id, 0, "", "REQUESTED", "", now_ms, nlohmann::json::object()});
+  }
+  virtual Result<InstanceRecord> CreateInstance(InstanceRecord initial) = 0;
   virtual Result<InstanceRecord> GetInstance(const std::string& service_id, int64_t number) = 0;
   virtual Result<std::vector<InstanceRecord>> ListInstances(const std::string& service_id) = 0;
   // Instances of many services at once, keyed by service id.
@@ -132,6 +157,8 @@ class Store {
   virtual Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) = 0;
   virtual Result<std::vector<InstanceRecord>> ListUnfinishedInstances() = 0;
   virtual Status UpdateInstance(const InstanceRecord& i) = 0;
+  // Answers false, changing nothing, when the instance is gone or not in the expected state.
+  virtual Result<bool> TransitionInstance(const InstanceTransition& t) = 0;
   virtual Status RemoveInstance(const std::string& service_id, int64_t number) = 0;
   virtual Result<std::map<std::string, int64_t>> CountInstancesByStatus() = 0;
   virtual Result<int64_t> CountApplications() = 0;
@@ -140,6 +167,14 @@ class Store {
   // Clusters.
   virtual Status UpsertCluster(const ClusterRecord& c) = 0;
   virtual Result<std::vector<ClusterRecord>> ListClusters() = 0;
+
+  // Group commit: runs `ops` in one transaction, each under its own savepoint, so that a failing
+  // op leaves nothing behind and does not disturb the others. `results[i]` is op i's outcome;
+  // when the transaction cannot commit, every result is that failure and nothing was written.
+  // Every other mutating method may be called inside an op.
+  virtual void RunBatch(std::span<const BatchOp> ops, std::vector<Status>& results) = 0;
+  // Write transactions committed so far (for metrics).
+  virtual uint64_t commits() const = 0;
 
   // Small settings (schema version, generated tokens).
   virtual Result<std::optional<std::string>> GetMeta(const std::string& key) = 0;

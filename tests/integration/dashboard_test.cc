@@ -255,6 +255,8 @@ TEST(Dashboard, ApplicationServiceAndInstanceFlow) {
   auto put = carol.Put("/api/service/" + sid, DashSla("shop", json::array({DashService("web", 256)}), app_id));
   EXPECT_EQ(put.status, 200u) << put.body.dump();
   EXPECT_EQ(carol.Get("/api/service/" + sid).body["memory"], 256);
+  EXPECT_EQ(Oid(carol.Get("/api/service/" + sid).body), sid) << "a replaced service keeps its id";
+  EXPECT_EQ(carol.Get("/api/service/" + sid).body.value("job_id", ""), sid);
   EXPECT_EQ(carol.Get("/api/services/" + app_id).body[0]["memory"], 256);
   auto rename = carol.Put("/api/service/" + sid, DashSla("shop", json::array({DashService("web2", 256)}), app_id));
   EXPECT_EQ(rename.status, 409u) << rename.body.dump();

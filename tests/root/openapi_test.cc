@@ -20,9 +20,10 @@ TEST(OpenApiTest, EveryRouteIsDocumented) {
   ManualClock clock;
   TokenService tokens(std::string(64, 'k'), clock, 600, 3600);
   ClusterRegistry clusters(*store, clock, 15'000);
-  Dispatcher dispatcher(io, *store, clusters, clock, {});
+  GroupCommit commit(io, *store);
+  Dispatcher dispatcher(io, *store, commit, clusters, clock, {});
   HttpMetrics metrics;
-  RootApi api(ApiDeps{io, pool, *store, tokens, clusters, dispatcher, clock, metrics, "token", 5});
+  RootApi api(ApiDeps{io, pool, *store, commit, tokens, clusters, dispatcher, clock, metrics, "token", 5});
   Router router;
   api.Register(router);
   EXPECT_TRUE(UndocumentedRoutes(router).empty()) << UndocumentedRoutes(router).front();

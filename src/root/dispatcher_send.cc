@@ -1,0 +1,161 @@
+// Handing instances over to their clusters, and asking clusters to drop them.
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <spdlog/spdlog.h>
+
+#include "model/status_names.h"
+#include "root/dispatcher.h"
+
+namespace oak::root {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+namespace st = model::status;
+
+namespace {
+
+asio::awaitable<void> Sleep(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  co_await t.async_wait(asio::use_awaitable);
+}
+
+std::string MessageOf(const ClientResponse& r) {
+  auto j = json::parse(r.body, nullptr, false);
+  if (j.is_object() && j.contains("message") && j["message"].is_string()) return j["message"].get<std::string>();
+  return "HTTP " + std::to_string(r.status);
+}
+
+}  // namespace
+
+void Dispatcher::Send(const std::string& service_id, int64_t number, const std::string& cluster_id) {
+  if (!in_flight_.emplace(service_id, number).second) return;
+  Enqueue(cluster_id, Delivery{service_id, number, 1, opts_.first_backoff});
+}
+
+void Dispatcher::Enqueue(const std::string& cluster_id, Delivery d) {
+  Outbox& box = outboxes_[cluster_id];
+  box.queue.push_back(std::move(d));
+  if (box.workers >= opts_.max_connections_per_cluster) return;
+  ++box.workers;
+  asio::co_spawn(io_, SendWorker(cluster_id), asio::detached);
+}
+
+asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
+  std::weak_ptr<int> alive = alive_;
+  for (;;) {
+    Outbox& box = outboxes_[cluster_id];  // nodes are stable, but look it up after every wait anyway
+    if (box.queue.empty()) {
+      --box.workers;
+      co_return;
+    }
+    Delivery d = std::move(box.queue.front());
+    box.queue.pop_front();
+    co_await Attempt(cluster_id, std::move(d));
+    if (alive.expired()) co_return;
+  }
+}
+
+asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
+  std::weak_ptr<int> alive = alive_;
+  std::shared_ptr<const ServiceInfo> info;
+  if (auto it = services_.find(d.service_id); it != services_.end()) {
+    info = it->second;  // placed moments ago: the cache holds what the placement used
+  } else if (auto svc = store_.GetStoredService(d.service_id); svc.ok()) {
+    info = Info(*svc);
+  } else {
+    Done(d.service_id, d.number);  // deleted meanwhile
+    co_return;
+  }
+
+  std::string error;
+  const ClusterState* c = clusters_.Find(cluster_id);
+  Result<Url> url = c ? ParseUrl(c->rec.manager_url) : Result<Url>(Status::NotFound("cluster gone"));
+  if (!c) {
+    error = "cluster " + cluster_id + " is no longer registered";
+  } else if (!url.ok()) {
+    error = url.status().message();
+  } else {
+    ClientRequest creq;
+    creq.method = boost::beast::http::verb::post;
+    creq.target = "/api/service/" + d.service_id + "/" + std::to_string(d.number);
+    creq.body = info->body_head + std::to_string(d.number) + "}";
+    creq.bearer = c->rec.secret;
+    creq.timeout = opts_.request_timeout;
+    const std::string cluster_name = c->rec.name;
+    auto res = co_await pool_.Fetch(*url, std::move(creq));
+    if (alive.expired()) co_return;
+    if (res.ok() && res->status / 100 == 2) {
+      spdlog::debug("msg=\"instance sent\" service={} instance={} cluster={}", d.service_id, d.number, cluster_name);
+      Done(d.service_id, d.number);
+      co_return;
+    }
+    if (res.ok() && res->status / 100 == 4) {
+      const std::string why = "cluster " + cluster_name + " refused the instance: " + MessageOf(*res);
+      co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
+      if (!alive.expired()) Done(d.service_id, d.number);
+      co_return;
+    }
+    error = res.ok() ? "cluster " + cluster_name + " answered " + MessageOf(*res)
+                     : "cluster " + cluster_name + ": " + res.status().message();
+    spdlog::warn("msg=\"deploy attempt failed\" service={} instance={} attempt={} error=\"{}\"", d.service_id,
+                 d.number, d.attempt, error);
+    // Undeployed, or reported by its cluster, while we waited: nothing left to hand over.
+    if (!StillScheduled(d.service_id, d.number, cluster_id)) {
+      Done(d.service_id, d.number);
+      co_return;
+    }
+    if (d.attempt < opts_.max_attempts) {
+      // The retry waits on a timer, not in a worker, and joins the queue again when it fires.
+      auto timer = std::make_shared<asio::steady_timer>(io_, d.backoff);
+      d.attempt += 1;
+      d.backoff = std::min(d.backoff * 2, opts_.max_backoff);
+      timer->async_wait([this, timer, alive, cluster_id, d = std::move(d)](const boost::system::error_code& ec) mutable {
+        if (!ec && !alive.expired()) Enqueue(cluster_id, std::move(d));
+      });
+      co_return;
+    }
+  }
+  const std::string why = "could not hand the instance to its cluster: " + error;
+  co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
+  if (!alive.expired()) Done(d.service_id, d.number);
+}
+
+asio::awaitable<void> Dispatcher::RunUndeploy(std::string cluster_id, std::string service_id, int64_t number) {
+  std::weak_ptr<int> alive = alive_;
+  struct Guard {
+    Dispatcher* d;
+    std::weak_ptr<int> alive;
+    std::tuple<std::string, std::string, int64_t> key;
+    ~Guard() {
+      if (!alive.expired()) d->undeploying_.erase(key);
+    }
+  } guard{this, alive, {cluster_id, service_id, number}};
+
+  auto backoff = opts_.first_backoff;
+  for (int attempt = 1; attempt <= opts_.max_attempts; ++attempt) {
+    const ClusterState* c = clusters_.Find(cluster_id);
+    if (!c) co_return;
+    auto url = ParseUrl(c->rec.manager_url);
+    if (!url.ok()) co_return;
+    ClientRequest creq;
+    creq.method = boost::beast::http::verb::delete_;
+    creq.target = "/api/service/" + service_id + "/" + std::to_string(number);
+    creq.bearer = c->rec.secret;
+    creq.timeout = opts_.request_timeout;
+    auto res = co_await pool_.Fetch(*url, std::move(creq));
+    if (alive.expired()) co_return;
+    if (res.ok() && (res->status / 100 == 2 || res->status == 404)) co_return;
+    spdlog::warn("msg=\"undeploy attempt failed\" service={} instance={} cluster={} attempt={} error=\"{}\"",
+                 service_id, number, cluster_id, attempt, res.ok() ? MessageOf(*res) : res.status().message());
+    if (attempt < opts_.max_attempts) {
+      co_await Sleep(backoff);
+      if (alive.expired()) co_return;
+      backoff = std::min(backoff * 2, opts_.max_backoff);
+    }
+  }
+  // Not lost: the cluster keeps reporting the instance, and each report asks for its removal again.
+}
+
+}  // namespace oak::root
