@@ -3,7 +3,7 @@
 #
 #   bash bench/run_all.sh BUILD_DIR
 #
-# BUILD_DIR needs the targets oak and oak_scheduler_bench, and for the deploy benchmark with a
+# BUILD_DIR needs the targets oak, oak_scheduler_bench, oak_bench_deploy and oak_bench_broker_rate, and for the deploy benchmark with a
 # cluster also oak_bench_fake_cluster (built when OAK_BUILD_TESTS=ON).
 # BENCH_QUICK=1: short runs (scheduler: 0.05 s per case; root: 1,000 services, 3 s wrk runs).
 # BENCH_OUT_DIR=DIR: also write scheduler.json and root.json there.
@@ -48,5 +48,11 @@ echo "== root benchmarks: bench/root/root_bench.py"
 args=("$BUILD")
 [[ -n $OUT ]] && args+=(--json "$OUT/root.json")
 python3 "$HERE/root/root_bench.py" "${args[@]}" || status=1
+
+echo
+echo "== placement at scale: bench/cluster/placement_bench.py"
+args=("$BUILD")
+[[ -n $OUT ]] && args+=(--json "$OUT/placement.json")
+python3 "$HERE/cluster/placement_bench.py" "${args[@]}" || status=1
 
 exit $status

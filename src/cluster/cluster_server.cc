@@ -164,8 +164,12 @@ int RunCluster(const ClusterOptions& o) {
     if (ok) spdlog::info("msg=\"connected to the broker\" host={} port={}", mopts.host, mopts.port);
     else spdlog::warn("msg=\"broker refused the connection\" reason=\"{}\"", reason);
   });
-  for (const char* t : {"nodes/+/information", "nodes/+/job", "nodes/+/jobs/resources", "nodes/+/will"})
-    mqtt.Subscribe(t, 1);
+  // Periodic reports are superseded by the next one: QoS 0 to the cluster halves the broker's work
+  // for them. Instance events and wills must not be lost: QoS 1.
+  mqtt.Subscribe("nodes/+/information", 0);
+  mqtt.Subscribe("nodes/+/jobs/resources", 0);
+  mqtt.Subscribe("nodes/+/job", 1);
+  mqtt.Subscribe("nodes/+/will", 1);
   if (Status s = mqtt.Connect(mopts); !s.ok()) return fail(s);
 
   HttpMetrics http_metrics;

@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Placement at scale and idle footprints (issue: cluster orchestrator; SPEC section 9).
+
+    python3 bench/cluster/placement_bench.py BUILD_DIR [--clusters 10] [--nodes 10000]
+        [--instances 100000] [--services 100] [--json OUT.json]
+
+Starts, on 127.0.0.1 with private data directories:
+  1. the broker's own round-trip rate (BUILD_DIR/bench/cluster/oak_bench_broker_rate), QoS 1 and
+     QoS 0, as the physical limit under every cluster;
+  2. one `oak root`, CLUSTERS `oak cluster` (each with its mosquitto) and one `oak sim` per cluster
+     holding NODES/CLUSTERS simulated nodes;
+  3. idle RSS of the first cluster with its nodes connected, and of one separate `oak node
+     --runtime simulated` (beside an idle `sleep` as the floor of any process);
+  4. INSTANCES deploys through POST /api/service/<id>/instance spread over SERVICES services
+     (BUILD_DIR/bench/cluster/oak_bench_deploy), timed from each API call to RUNNING at the root:
+     instances/s, p50/p99 latency; then the peak RSS (VmHWM) of every process.
+
+BENCH_QUICK=1 scales down to 2 clusters, 200 nodes and 2,000 instances. Every process is stopped by
+its PID; the temporary directory is removed.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
+ADMIN_PW = "bench-admin-pw"
+CLUSTER_TOKEN = "bench-cluster-token"
+NODE_TOKEN = "bench-node-token"
+
+
+def log(msg):
+    print(f"[placement-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+class Child:
+    """A process we started; stopped by its PID only."""
+
+    def __init__(self, argv, log_path, name):
+        self.name = name
+        self.log_path = log_path
+        self.log_file = open(log_path, "wb")
+        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=15):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log_file.close()
+
+    def tail(self, n=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
+        except OSError:
+            return ""
+
+
+def status_kb(pid):
+    out = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in ("VmRSS", "VmHWM", "Threads"):
+                    out[key] = int(rest.split()[0])
+    except OSError:
+        pass
+    return out
+
+
+def children_of(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            return [int(p) for p in f.read().split()]
+    except OSError:
+        return []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(cond, timeout, step=0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return cond()
+
+
+def get_json(url, token=None, body=None):
+    req = urllib.request.Request(url, data=None if body is None else json.dumps(body).encode())
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
+    if token:
+        req.add_header("Authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def read_ready(path):
+    with open(path) as f:
+        return "http://" + f.read().strip()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("build")
+    ap.add_argument("--clusters", type=int, default=2 if QUICK else 10)
+    ap.add_argument("--nodes", type=int, default=200 if QUICK else 10_000)
+    ap.add_argument("--instances", type=int, default=2_000 if QUICK else 100_000)
+    ap.add_argument("--services", type=int, default=20 if QUICK else 100)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    build = os.path.abspath(a.build)
+    oak = os.path.join(build, "oak")
+    tmp = tempfile.mkdtemp(prefix="oak-bench-placement-")
+    children = []
+    result = {"clusters": a.clusters, "nodes": a.nodes, "instances": a.instances, "services": a.services}
+
+    def start(argv, name):
+        c = Child(argv, os.path.join(tmp, name + ".log"), name)
+        children.append(c)
+        return c
+
+    try:
+        log(f"machine: {os.cpu_count()} cores, load {open('/proc/loadavg').read().split()[0]}")
+        rate_tool = os.path.join(build, "bench/cluster/oak_bench_broker_rate")
+        for qos in (1, 0):
+            out = subprocess.run([rate_tool, "--messages", "50000" if QUICK else "200000", "--qos", str(qos),
+                                  "--dir", os.path.join(tmp, f"broker-rate-{qos}")],
+                                 capture_output=True, text=True, timeout=300)
+            r = json.loads(out.stdout.strip().splitlines()[-1])
+            result[f"broker_qos{qos}_msgs_per_s"] = r["round_trip_msgs_per_s"]
+            log(f"broker round trip, one publisher to one subscriber, QoS {qos}: {r['round_trip_msgs_per_s']:,.0f} msg/s")
+
+        root = start([oak, "root", "--data-dir", os.path.join(tmp, "root"), "--listen", "127.0.0.1:0",
+                      "--ready-file", os.path.join(tmp, "root.ready"), "--admin-password", ADMIN_PW,
+                      "--cluster-token", CLUSTER_TOKEN, "--log-level", "warn", "--heartbeat-interval", "2"], "root")
+        assert wait_for(lambda: os.path.exists(os.path.join(tmp, "root.ready")), 15), root.tail()
+        root_url = read_ready(os.path.join(tmp, "root.ready"))
+
+        token = get_json(root_url + "/api/auth/login", body={"username": "Admin", "password": ADMIN_PW})["token"]
+        clusters, sims = [], []
+        per_cluster = a.nodes // a.clusters
+        for i in range(a.clusters):
+            ready = os.path.join(tmp, f"c{i}.ready")
+            clusters.append(start([oak, "cluster", "--data-dir", os.path.join(tmp, f"c{i}"), "--root", root_url,
+                                   "--cluster-token", CLUSTER_TOKEN, "--name", f"c{i}",
+                                   "--location", f"{48 + i * 0.1},{11 + i * 0.1},50",
+                                   "--listen", "127.0.0.1:0", "--mqtt-listen", f"127.0.0.1:{free_port()}",
+                                   "--node-token", NODE_TOKEN, "--ready-file", ready, "--log-level", "warn"],
+                                  f"cluster{i}"))
+            assert wait_for(lambda: os.path.exists(ready), 15), clusters[-1].tail()
+        for i in range(a.clusters):
+            url = read_ready(os.path.join(tmp, f"c{i}.ready"))
+            sims.append(start([oak, "sim", "--cluster", url, "--node-token", NODE_TOKEN, "--nodes", str(per_cluster),
+                               "--name-prefix", f"c{i}-n", "--log-level", "warn"], f"sim{i}"))
+
+        def active_nodes():
+            try:
+                return sum(c.get("active_nodes", 0) for c in get_json(root_url + "/api/clusters", token)
+                           if c.get("active"))
+            except Exception:
+                return 0
+
+        t0 = time.monotonic()
+        ok = wait_for(lambda: active_nodes() >= per_cluster * a.clusters, 60 + a.nodes / 50, step=1)
+        result["seconds_to_all_nodes_active"] = time.monotonic() - t0
+        log(f"{active_nodes()} of {per_cluster * a.clusters} nodes active at the root after "
+            f"{result['seconds_to_all_nodes_active']:.1f} s")
+        if not ok:
+            raise SystemExit("not all nodes became active; sim log:\n" + sims[0].tail())
+
+        # Idle footprints.
+        time.sleep(5)
+        c0 = status_kb(clusters[0].pid)
+        result["cluster_idle_rss_mb"] = c0.get("VmRSS", 0) / 1024
+        result["cluster_idle_nodes"] = per_cluster
+        single_ready = os.path.join(tmp, "single")
+        node = start([oak, "node", "--data-dir", single_ready, "--cluster", read_ready(os.path.join(tmp, "c0.ready")),
+                      "--node-token", NODE_TOKEN, "--name", "single", "--runtime", "simulated",
+                      "--log-level", "warn"], "node")
+        sleeper = start(["sleep", "600"], "sleep")
+        time.sleep(8)
+        result["node_idle_rss_mb"] = status_kb(node.pid).get("VmRSS", 0) / 1024
+        result["sleep_rss_mb"] = status_kb(sleeper.pid).get("VmRSS", 0) / 1024
+        log(f"idle RSS: oak cluster with {per_cluster} nodes {result['cluster_idle_rss_mb']:.1f} MB "
+            f"(goal <= 20 MB); one oak node {result['node_idle_rss_mb']:.1f} MB (goal <= 10 MB); "
+            f"sleep {result['sleep_rss_mb']:.1f} MB")
+        node.stop()
+        sleeper.stop()
+
+        # The burst.
+        deploy = subprocess.run([os.path.join(build, "bench/cluster/oak_bench_deploy"), "--root", root_url,
+                                 "--password", ADMIN_PW, "--services", str(a.services), "--instances",
+                                 str(a.instances), "--concurrency", str(a.concurrency), "--timeout", "900"],
+                                capture_output=True, text=True, timeout=1000)
+        d = json.loads(deploy.stdout.strip().splitlines()[-1]) if deploy.stdout.strip() else {"error": deploy.stderr}
+        result["deploy"] = d
+        log(f"deploy: {d.get('instances_acknowledged')} acknowledged in {d.get('api_seconds', 0):.1f} s "
+            f"({d.get('api_rate_per_s', 0):,.0f}/s at the API); {d.get('running')} RUNNING after "
+            f"{d.get('seconds_to_all_running', 0):.1f} s = {d.get('running_rate_per_s', 0):,.0f} instances/s "
+            f"(goal >= 5,000); latency p50 {d.get('latency_p50_s', 0) * 1000:.0f} ms, "
+            f"p99 {d.get('latency_p99_s', 0) * 1000:.0f} ms; statuses {d.get('final_statuses')}")
+
+        peaks = {}
+        for c in children:
+            if c.running():
+                peaks[c.name] = status_kb(c.pid).get("VmHWM", 0) / 1024
+                for kid in children_of(c.pid):
+                    peaks[c.name + "/mosquitto"] = status_kb(kid).get("VmHWM", 0) / 1024
+        result["peak_rss_mb"] = peaks
+        log("peak RSS (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(peaks.items())))
+    finally:
+        for c in reversed(children):
+            c.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    print(json.dumps(result, indent=1))
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
