@@ -1,4 +1,4 @@
-// `oak apply`, `oak app ...` and `oak clusters`.
+// `oak apply`, `oak app ...`, `oak clusters` and `oak nodes`.
 #include <iostream>
 #include <memory>
 
@@ -139,6 +139,16 @@ int RunClusters(bool as_json) {
   return kExitOk;
 }
 
+int RunNodes(bool as_json) {
+  auto api = OpenSession();
+  if (!api.ok()) return Fail(api.status());
+  auto nodes = api->Get("/api/nodes");
+  if (!nodes.ok()) return Fail(nodes.status());
+  if (as_json) PrintJson(*nodes);
+  else std::cout << NodesTable(*nodes);
+  return kExitOk;
+}
+
 struct AppOptions {
   std::string file, ref;
   bool deploy = false, json = false;
@@ -171,6 +181,9 @@ void AddAppCommands(CLI::App& app, int& exit_code) {
 
   AddCommand(app, "clusters", "List the clusters registered with the root", exit_code,
              [o] { return RunClusters(o->json); })
+      ->add_flag("--json", o->json, json_help);
+  AddCommand(app, "nodes", "List the worker nodes of every active cluster", exit_code,
+             [o] { return RunNodes(o->json); })
       ->add_flag("--json", o->json, json_help);
 }
 

@@ -121,6 +121,18 @@ std::string ClustersTable(const json& clusters) {
   return t.Render();
 }
 
+std::string NodesTable(const json& nodes) {
+  Table t({"CLUSTER", "NAME", "ID", "STATUS", "ARCH", "CPU FREE/TOTAL", "MEMORY_MB FREE/TOTAL", "CPU%", "INSTANCES"});
+  for (const auto& n : nodes) {
+    const json& free = n.contains("free") && n["free"].is_object() ? n["free"] : json::object();
+    t.Add({Cell(n, "cluster_name"), Cell(n, "node_name"), Cell(n, "id"), Cell(n, "status"), Cell(n, "architecture"),
+           Cell(free, "vcpus") + "/" + Cell(n, "vcpus"), Cell(free, "memory") + "/" + Cell(n, "memory"),
+           Cell(n, "cpu_percent"), Cell(n, "instance_count")});
+  }
+  if (t.size() == 0) return "No nodes.\n";
+  return t.Render();
+}
+
 std::string AppDetail(const json& app, const json& services) {
   Table kv({"Application:", AppName(app)});
   kv.Add({"ID:", Cell(app, "applicationID")});

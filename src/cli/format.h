@@ -32,6 +32,8 @@ std::string InstancesSummary(const nlohmann::json& instance_list);
 std::string AppsTable(const nlohmann::json& apps);
 std::string ServicesTable(const nlohmann::json& services);
 std::string ClustersTable(const nlohmann::json& clusters);
+// Nodes as GET /api/nodes answers them (each with its cluster_name when listed by the root).
+std::string NodesTable(const nlohmann::json& nodes);
 // One application and its services.
 std::string AppDetail(const nlohmann::json& app, const nlohmann::json& services);
 // One service: its fields, then one row per instance.

@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -156,7 +157,9 @@ int RunCluster(const ClusterOptions& o) {
   if (Status s = nodes.Load(); !s.ok()) return fail(s);
   MqttBus bus(mqtt);
   Manager manager(**store, nodes, bus, clock,
-                  ManagerOptions{.policy = *policy, .placement_grace_ms = (o.node_timeout_s + 2) * 1000});
+                  ManagerOptions{.policy = *policy,
+                                 .placement_grace_ms = (o.node_timeout_s + 2) * 1000,
+                                 .defer = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); }});
   if (Status s = manager.Load(); !s.ok()) return fail(s);
 
   mqtt.OnMessage([&](const std::string& topic, const std::string& payload) { manager.OnMessage(topic, payload); });
@@ -220,6 +223,7 @@ int RunCluster(const ClusterOptions& o) {
     io.stop();
   });
   io.run();
+  manager.Flush();
   return 0;
 }
 

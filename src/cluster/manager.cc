@@ -35,7 +35,8 @@ Status Manager::Load() {
       spdlog::warn("msg=\"stored service unreadable\" job_id={} error=\"{}\"", s.job_id, req.status().message());
       continue;
     }
-    services_[s.job_id] = Service{s.job_name, req->virtualization, std::move(*req)};
+    services_[s.job_id] = Service{std::hash<std::string>{}((*full)->doc_text), s.job_name, req->virtualization,
+                                  std::move(*req)};
     job_ids_[s.job_name] = s.job_id;
   }
   auto rows = store_.ListInstances();
@@ -78,8 +79,13 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
     if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
     return Status::Ok();
   }
-  OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, doc.dump(-1, ' ', false, json::error_handler_t::replace)}));
-  services_[job_id] = Service{job_name, req->virtualization, std::move(*req)};
+  std::string doc_text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  size_t doc_hash = std::hash<std::string>{}(doc_text);
+  auto svc = services_.find(job_id);
+  if (svc == services_.end() || svc->second.doc_hash != doc_hash) {
+    OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, std::move(doc_text)}));
+    services_[job_id] = Service{doc_hash, job_name, req->virtualization, std::move(*req)};
+  }
   job_ids_[job_name] = job_id;
 
   auto [it, fresh] = instances_.try_emplace(key);
@@ -91,6 +97,7 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   inst.job_name = job_name;
   inst.status = std::string(st::kClusterScheduled);
   Place(inst);
+  FlushUnsaved();  // the root takes the answer as a promise: the instance is on disk before it
   return Status::Ok();
 }
 
@@ -180,10 +187,31 @@ void Manager::Release(Instance& inst) {
 }
 
 void Manager::Persist(const Instance& inst) {
+  if (opts_.defer) {
+    bool first = unsaved_.empty();
+    unsaved_.insert({inst.job_id, inst.number});
+    if (first) opts_.defer([this] { FlushUnsaved(); });
+    return;
+  }
   Status s = store_.PutInstances({{inst.job_id, inst.number, inst.node_id, inst.status, inst.detail, inst.publicip,
                                    inst.updated_ms}});
   if (!s.ok()) spdlog::error("msg=\"cannot persist instance\" job_id={} instance={} error=\"{}\"", inst.job_id,
                              inst.number, s.message());
+}
+
+void Manager::FlushUnsaved() {
+  if (unsaved_.empty()) return;
+  std::vector<InstanceRow> rows;
+  rows.reserve(unsaved_.size());
+  for (const auto& k : unsaved_) {
+    auto it = instances_.find(k);
+    if (it == instances_.end()) continue;  // undeployed meanwhile: its row is already gone
+    const Instance& i = it->second;
+    rows.push_back({i.job_id, i.number, i.node_id, i.status, i.detail, i.publicip, i.updated_ms});
+  }
+  unsaved_.clear();
+  Status s = store_.PutInstances(rows);
+  if (!s.ok()) spdlog::error("msg=\"cannot persist instances\" count={} error=\"{}\"", rows.size(), s.message());
 }
 
 void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {

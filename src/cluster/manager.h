@@ -49,6 +49,10 @@ struct ManagerOptions {
   // After a (re)start, instances that find no active node are held until a node reports or this
   // much time has passed, instead of failing while nodes reconnect.
   int64_t placement_grace_ms = 10'000;
+  // Runs a function later on the same thread (the event loop's post). When set, instance rows
+  // changed during one loop turn are written in one transaction at its end; unset (tests), each
+  // change is written at once.
+  std::function<void(std::function<void()>)> defer;
 };
 
 class Manager {
@@ -74,6 +78,8 @@ class Manager {
 
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
+  // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
+  void Flush() { FlushUnsaved(); }
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
   std::vector<const Instance*> InstancesOn(const std::string& node_id) const;
@@ -86,6 +92,7 @@ class Manager {
 
  private:
   struct Service {
+    size_t doc_hash = 0;  // of the stored document text: an unchanged re-send is not rewritten
     std::string job_name;
     std::string virtualization;
     scheduler::Request req;
@@ -96,6 +103,7 @@ class Manager {
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
   void Persist(const Instance& inst);
+  void FlushUnsaved();
   void NodeLost(NodeState& node, const std::string& reason);
   void RetryHeld();
   void SendDelete(const std::string& node_id, const std::string& job_name, int64_t number);
@@ -116,6 +124,7 @@ class Manager {
   std::map<std::string, std::string> job_ids_;     // job_name -> job_id
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
+  std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;
 };

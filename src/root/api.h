@@ -102,6 +102,7 @@ class RootApi {
 
   // Clusters and operations (api_clusters.cc).
   HttpResponse ListClusters(HttpRequest& req, bool active_only);
+  boost::asio::awaitable<HttpResponse> ListNodes(HttpRequest& req);
   HttpResponse RegisterCluster(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> ClusterInformation(HttpRequest& req);
   HttpResponse ClusterTokenInfo(HttpRequest& req);

@@ -52,6 +52,7 @@ void RootApi::Register(Router& r) {
 
   r.Add(V::get, "/api/clusters", [this](HttpRequest& q) { return ListClusters(q, false); });
   r.Add(V::get, "/api/clusters/active", [this](HttpRequest& q) { return ListClusters(q, true); });
+  async(V::get, "/api/nodes", &RootApi::ListNodes);
   sync(V::post, "/api/clusters/register", &RootApi::RegisterCluster);
   async(V::post, "/api/information/{}", &RootApi::ClusterInformation);
   sync(V::post, "/api/tokens/cluster", &RootApi::ClusterTokenInfo);

@@ -47,6 +47,7 @@ const std::map<std::string, Doc>& Docs() {
       {"DELETE /api/service/{}/instance/{}", {"Undeploy instance n (-1: all)", "user", nullptr}},
       {"GET /api/clusters", {"All clusters", "user", nullptr}},
       {"GET /api/clusters/active", {"Active clusters", "user", nullptr}},
+      {"GET /api/nodes", {"Worker nodes of every active cluster, as the clusters list them, with cluster_id and cluster_name", "user", nullptr}},
       {"POST /api/clusters/register", {"Register a cluster; answers {id, secret, heartbeat_interval_s}", "cluster-token", "{cluster_name, cluster_location, manager_url | manager_port, virtualization?[], supported_addons?[]}"}},
       {"POST /api/information/{}", {"Cluster heartbeat: aggregates and jobs[] with instance statuses", "cluster-secret", "see docs/api.md"}},
       {"POST /api/tokens/cluster", {"The cluster join token and how to start a cluster with it", "admin or Infrastructure_Provider", "{}"}},

@@ -48,6 +48,18 @@ json App(const std::string& id, const std::string& name, const std::string& ns) 
   return {{"applicationID", id}, {"application_name", name}, {"application_namespace", ns}};
 }
 
+TEST(CliFormat, NodesTableShowsFreeOverTotal) {
+  json nodes = json::array({{{"cluster_name", "munich"}, {"node_name", "edge-1"}, {"id", "abc"}, {"status", "active"},
+                             {"architecture", "arm64"}, {"vcpus", 4}, {"memory", 8000}, {"cpu_percent", 12.5},
+                             {"free", {{"vcpus", 3}, {"memory", 7000}}}, {"instance_count", 1}}});
+  std::string out = NodesTable(nodes);
+  EXPECT_NE(out.find("edge-1"), std::string::npos) << out;
+  EXPECT_NE(out.find("3/4"), std::string::npos) << out;
+  EXPECT_NE(out.find("7000/8000"), std::string::npos) << out;
+  EXPECT_NE(out.find("munich"), std::string::npos) << out;
+  EXPECT_EQ(NodesTable(json::array()), "No nodes.\n");
+}
+
 TEST(CliResolve, MatchAppByIdFullNameOrUniqueName) {
   json apps = json::array({App("1", "shop", "prod"), App("2", "shop", "dev"), App("3", "blog", "prod")});
   EXPECT_EQ((*MatchApp(apps, "2"))["applicationID"], "2");

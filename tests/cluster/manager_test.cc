@@ -241,3 +241,43 @@ TEST_F(ManagerTest, DeploysWaitForNodesAfterAStart) {
 
 }  // namespace
 }  // namespace oak::cluster
+
+namespace oak::cluster {
+namespace {
+
+TEST(ManagerDeferred, StatusChangesOfOneTurnAreWrittenTogether) {
+  TempDir dir("cluster-deferred");
+  auto store = OpenSqliteStore(dir / "cluster.db");
+  ASSERT_TRUE(store.ok());
+  ManualClock clock;
+  RecordingBus bus;
+  NodeRegistry nodes(**store, clock, 6000);
+  std::vector<std::function<void()>> later;
+  Manager m(**store, nodes, bus, clock,
+            ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
+  ASSERT_TRUE(m.Load().ok());
+  NodeDescription d;
+  d.host = "a";
+  d.vcpus = 4;
+  d.memory_mb = 4096;
+  d.virtualization = {"container"};
+  auto n = nodes.Register(d);
+  ASSERT_TRUE(n.ok());
+  m.OnMessage("nodes/" + (*n)->rec.id + "/information", R"({"memory": 4096})");
+  ASSERT_TRUE(m.Deploy("job", 0, Service("a.b.c.d")).ok());
+  // A deploy is on disk before the root gets its answer.
+  auto rows = (*store)->ListInstances();
+  ASSERT_TRUE(rows.ok());
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ((*rows)[0].status, "NODE_SCHEDULED");
+  later.clear();
+  for (const char* st : {"CREATING", "RUNNING"})
+    m.OnMessage("nodes/" + (*n)->rec.id + "/job", json{{"sname", "a.b.c.d"}, {"instance", 0}, {"status", st}}.dump());
+  EXPECT_EQ((*(*store)->ListInstances())[0].status, "NODE_SCHEDULED") << "written at the end of the turn";
+  ASSERT_EQ(later.size(), 1u) << "one flush per turn, however many changes";
+  later[0]();
+  EXPECT_EQ((*(*store)->ListInstances())[0].status, "RUNNING");
+}
+
+}  // namespace
+}  // namespace oak::cluster

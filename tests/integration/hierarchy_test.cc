@@ -41,6 +41,14 @@ TEST(Hierarchy, OakestraExampleRunsThroughRootClusterAndNode) {
     EXPECT_EQ(inst.value("worker_id", ""), nid);
     EXPECT_EQ(inst.value("publicip", ""), "127.0.0.1") << inst.dump();
   }
+  // The root lists the node through its cluster.
+  auto listed = h.admin().Get("/api/nodes");
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  ASSERT_EQ(listed.json.size(), 1u) << listed.body;
+  EXPECT_EQ(listed.json[0].value("node_name", ""), "worker-1");
+  EXPECT_EQ(listed.json[0].value("cluster_id", ""), cid);
+  EXPECT_EQ(listed.json[0].value("cluster_name", ""), "munich");
+  EXPECT_EQ(h.root().Client().Get("/api/nodes").status, 401u);
   // The cluster's node list shows what runs where, and the node itself reports both.
   ASSERT_TRUE(WaitFor([&] {
     json nodes = c1.Nodes();
