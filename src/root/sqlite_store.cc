@@ -92,7 +92,10 @@ Result<std::unique_ptr<SqliteStore>> SqliteStore::Open(const std::string& path) 
   if (!db.ok()) return db.status();
   OAK_RETURN_IF_ERROR((*db)->Migrate(kMigrations));
   // Savepoints (RunBatch) keep their journals in memory rather than in temporary files.
-  OAK_RETURN_IF_ERROR((*db)->Exec("PRAGMA temp_store=MEMORY"));
+  // Exclusive locking: the root is the database's only user, and holding the lock spares every
+  // read and write the lock and unlock system calls on the WAL index. It also keeps a second
+  // process (another root on the same data directory) out.
+  OAK_RETURN_IF_ERROR((*db)->Exec("PRAGMA temp_store=MEMORY; PRAGMA locking_mode=EXCLUSIVE"));
   return std::unique_ptr<SqliteStore>(new SqliteStore(std::move(*db)));
 }
 

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "common/ids.h"
+#include "common/sqlite.h"
 #include "root/sqlite_store.h"
 #include "support/process.h"
 
@@ -83,6 +84,71 @@ TEST_F(StoreTest, InstanceNumbersGrowAndSurviveReopen) {
   EXPECT_EQ(store_->CreateInstance(sid, 3)->number, 2);  // numbers are never reused
   EXPECT_EQ(store_->GetService(sid)->next_instance, 3);
   EXPECT_EQ(store_->CreateInstance("nope", 1).status().code(), Code::kNotFound);
+}
+
+TEST_F(StoreTest, ServiceReadsShowTheInstanceCounter) {
+  auto app = App("u1", "one", {"a", "b"});
+  ASSERT_TRUE(store_->CreateApplications({app}).ok());
+  const std::string sid = app.services[0].id;
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(store_->CreateInstance(sid, i).ok());
+  EXPECT_EQ(store_->GetService(sid)->next_instance, 3);
+  EXPECT_EQ(store_->GetStoredService(sid)->next_instance, 3);
+  EXPECT_EQ(store_->GetStoredService(sid)->job_name, "one.ns.a.ns");
+  auto listed = *store_->ListStoredServices(app.app.id);
+  ASSERT_EQ(listed.size(), 2u);
+  for (auto& s : listed) EXPECT_EQ(s.next_instance, s.id == sid ? 3 : 0);
+  auto all = store_->ListServices("");
+  ASSERT_TRUE(all.ok());
+  for (auto& s : *all) EXPECT_EQ(s.next_instance, s.id == sid ? 3 : 0);
+  EXPECT_EQ(store_->GetStoredService("nope").status().code(), Code::kNotFound);
+}
+
+// A version-1 database kept its counters in services.next_instance; version 2 carries them over.
+TEST_F(StoreTest, SchemaStepTwoKeepsInstanceNumbers) {
+  auto app = App("u1", "one", {"a", "b"});
+  ASSERT_TRUE(store_->CreateApplications({app}).ok());
+  const std::string a = app.services[0].id, b = app.services[1].id;
+  store_.reset();
+  {
+    // Back to what version 1 stored: numbers in services, no counters table, the old index.
+    auto db = std::move(*Db::Open(dir_ / "root.db"));
+    ASSERT_TRUE(db->Exec("DROP TABLE instance_counters; DROP INDEX instances_status_time; "
+                         "CREATE INDEX instances_status ON instances(status); PRAGMA user_version=1;")
+                    .ok());
+    ASSERT_TRUE(db->Exec("UPDATE services SET next_instance = 7 WHERE id = '" + a + "'").ok());
+  }
+  store_ = std::move(*SqliteStore::Open(dir_ / "root.db"));
+  EXPECT_EQ(store_->GetService(a)->next_instance, 7);
+  EXPECT_EQ(store_->CreateInstance(a, 1)->number, 7);
+  EXPECT_EQ(store_->CreateInstance(b, 1)->number, 0);
+  EXPECT_EQ(store_->GetService(a)->next_instance, 8);
+}
+
+TEST_F(StoreTest, TransitionsApplyOnlyFromTheExpectedState) {
+  auto app = App("u1", "one", {"a"});
+  ASSERT_TRUE(store_->CreateApplications({app}).ok());
+  const std::string sid = app.services[0].id;
+  ASSERT_TRUE(store_->CreateInstance(sid, 1).ok());
+  InstanceTransition place{sid, 0, "REQUESTED", "", "CLUSTER_SCHEDULED", "", "c1", "48.1,11.5", 5};
+  EXPECT_TRUE(*store_->TransitionInstance(place));
+  EXPECT_FALSE(*store_->TransitionInstance(place)) << "no longer REQUESTED";
+  auto inst = *store_->GetInstance(sid, 0);
+  EXPECT_EQ(inst.status, "CLUSTER_SCHEDULED");
+  EXPECT_EQ(inst.cluster_id, "c1");
+  EXPECT_EQ(inst.doc["cluster_location"], "48.1,11.5");
+  EXPECT_EQ(inst.updated_ms, 5);
+  // A failure recorded by the sender applies only while the instance waits on that cluster.
+  InstanceTransition fail{sid, 0, "CLUSTER_SCHEDULED", "c2", "FAILED", "refused", "", "", 6};
+  EXPECT_FALSE(*store_->TransitionInstance(fail)) << "placed on c1, not c2";
+  fail.from_cluster = "c1";
+  EXPECT_TRUE(*store_->TransitionInstance(fail));
+  inst = *store_->GetInstance(sid, 0);
+  EXPECT_EQ(inst.status, "FAILED");
+  EXPECT_EQ(inst.status_detail, "refused");
+  EXPECT_EQ(inst.cluster_id, "c1") << "an empty cluster_id keeps the cluster";
+  EXPECT_EQ(inst.doc["cluster_location"], "48.1,11.5");
+  fail.number = 9;
+  EXPECT_FALSE(*store_->TransitionInstance(fail)) << "no such instance";
 }
 
 TEST_F(StoreTest, UnfinishedInstancesAreRequestedOrClusterScheduled) {
