@@ -69,13 +69,14 @@ Result<MqttTarget> ParseMqttUrl(const std::string& url) {
   return t;
 }
 
-asio::awaitable<void> TickLoop(Manager& manager) {
+asio::awaitable<void> TickLoop(Manager& manager, RootLink& root) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   for (;;) {
     timer.expires_after(std::chrono::seconds(1));
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     manager.Tick();
+    root.HeartbeatIfNodesChanged();
   }
 }
 
@@ -211,7 +212,7 @@ int RunCluster(const ClusterOptions& o) {
       return fail(s);
   }
   root.Start();
-  asio::co_spawn(io, TickLoop(manager), asio::detached);
+  asio::co_spawn(io, TickLoop(manager, root), asio::detached);
 
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](const boost::system::error_code&, int sig) {

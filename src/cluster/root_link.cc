@@ -114,8 +114,13 @@ asio::awaitable<Status> RootLink::Register() {
   co_return Status::Ok();
 }
 
-json RootLink::AggregatesJson() const {
+void RootLink::HeartbeatIfNodesChanged() {
+  if (registered() && nodes_.Aggregate().active_nodes != sent_active_nodes_) wake_.cancel();
+}
+
+json RootLink::AggregatesJson() {
   Aggregates a = nodes_.Aggregate();
+  sent_active_nodes_ = a.active_nodes;
   return json{{"cpu_percent", a.cpu_percent},     {"memory_percent", a.memory_percent},
               {"vcpus", a.free.vcpus},            {"memory", a.free.memory_mb},
               {"storage", a.free.storage_mb},     {"vgpus", a.free.vgpus},
@@ -176,7 +181,7 @@ asio::awaitable<void> RootLink::Run() {
   auto backoff = opts_.backoff_min;
   int beats = 0;
   while (!stopped_) {
-    if (!registered()) {
+    if (!registered() || !registered_this_run_) {
       Status s = co_await Register();
       if (!s.ok()) {
         spdlog::warn("msg=\"cannot register with the root; retrying\" retry_ms={} error=\"{}\"", backoff.count(),
@@ -186,6 +191,7 @@ asio::awaitable<void> RootLink::Run() {
         continue;
       }
       backoff = opts_.backoff_min;
+      registered_this_run_ = true;
       beats = 0;  // a fresh registration gets the full list first
     }
     bool full = beats % std::max(1, opts_.full_sync_every) == 0;

@@ -42,6 +42,9 @@ class RootLink {
   void Stop();
   // An instance changed: it is pushed within push_delay.
   void MarkDirty(const InstanceKey& key);
+  // Sends the next heartbeat now if the number of active nodes changed since the last one, so the
+  // root does not place on (or skip) this cluster for a whole interval on stale aggregates.
+  void HeartbeatIfNodesChanged();
 
   const std::string& cluster_id() const { return cluster_id_; }
   const std::string& secret() const { return secret_; }
@@ -54,7 +57,7 @@ class RootLink {
   boost::asio::awaitable<Result<unsigned>> Post(std::string target, std::string bearer, std::string body);
   // Sends `keys` (all instances when null) in chunks; answers false on a transport or auth failure.
   boost::asio::awaitable<bool> SendJobs(const std::set<InstanceKey>* keys, nlohmann::json aggregates);
-  nlohmann::json AggregatesJson() const;
+  nlohmann::json AggregatesJson();
 
   boost::asio::io_context& io_;
   Store& store_;
@@ -66,6 +69,11 @@ class RootLink {
   std::set<InstanceKey> dirty_;
   bool push_armed_ = false;
   bool stopped_ = false;
+  // Registration runs once per start even with a stored identity: the root learns the API address
+  // of this run (it may have changed) and keeps the cluster's id; until it answers, the stored
+  // secret still authenticates the root.
+  bool registered_this_run_ = false;
+  int sent_active_nodes_ = -1;  // in the last heartbeat
   bool root_reachable_ = true;  // for logging transitions only
   boost::asio::steady_timer wake_;       // heartbeat timer
   boost::asio::steady_timer push_timer_;

@@ -69,6 +69,45 @@ TEST(Hierarchy, OakestraExampleRunsThroughRootClusterAndNode) {
   })) << c1.Nodes().dump() << "\n" << h.Dump();
 }
 
+TEST(Hierarchy, RestartedClusterRecoversItsNodesAndInstances) {
+  Hierarchy h("hier-restart");
+  auto& c = h.AddCluster("phoenix");
+  h.AddNode(c, "w1");
+  std::string cid = h.WaitClusterReady("phoenix", 1);
+  ASSERT_FALSE(cid.empty()) << h.Dump();
+  auto sids = CreateServices(h.admin(), "keep", json::array({Microservice("web", "test", {{"vcpus", 0}})}));
+  ASSERT_EQ(sids.size(), 1u);
+  DeployInstance(h.admin(), sids[0]);
+  json before = WaitInstanceStatus(h.admin(), sids[0], 0, "RUNNING", std::chrono::seconds(15));
+  ASSERT_EQ(before.value("status", ""), "RUNNING") << before.dump() << h.Dump();
+
+  c.Start();  // SIGTERM and start again, on a new API port, with the same data dir and broker port
+  EXPECT_EQ(h.WaitClusterReady("phoenix", 1), cid) << "the cluster keeps its id at the root";
+  json nodes;
+  ASSERT_TRUE(WaitFor([&] {
+    nodes = c.Nodes();
+    return nodes.is_array() && nodes.size() == 1 && nodes[0].value("active", false) &&
+           nodes[0]["instances"].size() == 1;
+  }, std::chrono::seconds(15))) << nodes.dump() << h.Dump();
+  EXPECT_EQ(nodes[0]["instances"][0].value("status", ""), "RUNNING");
+  // The root hears of the node at once (not a whole heartbeat later), at the cluster's new address.
+  ASSERT_TRUE(WaitFor([&] {
+    auto r = h.admin().Get("/api/clusters");
+    for (auto& x : r.json)
+      if (x.value("cluster_id", "") == cid)
+        return x.value("manager_url", "") == c.url() && x.value("active_nodes", 0) == 1 &&
+               x["virtualization"].size() == 1;
+    return false;
+  }, std::chrono::seconds(5))) << h.admin().Get("/api/clusters").body;
+  json after = InstanceOf(h.admin(), sids[0], 0);
+  EXPECT_EQ(after.value("status", ""), "RUNNING") << after.dump();
+  EXPECT_EQ(after.value("worker_id", ""), before.value("worker_id", ""));
+  // The root reaches the cluster at its new address.
+  DeployInstance(h.admin(), sids[0]);
+  json second = WaitInstanceStatus(h.admin(), sids[0], 1, "RUNNING", std::chrono::seconds(15));
+  EXPECT_EQ(second.value("status", ""), "RUNNING") << second.dump() << h.Dump();
+}
+
 TEST(Hierarchy, ConstraintsPlaceOrFailClearly) {
   Hierarchy h("hier-constraints");
   auto& munich = h.AddCluster("munich", "48.13,11.58,30");
