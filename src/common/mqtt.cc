@@ -1,52 +1,14 @@
 #include "common/mqtt.h"
 
-#include <mosquitto.h>
-
-#include <atomic>
-#include <map>
-#include <mutex>
-
-#include <boost/asio/post.hpp>
 #include <spdlog/spdlog.h>
+
+#include "common/mqtt_state.h"
 
 namespace oak {
 
 namespace asio = boost::asio;
 
-// Everything the network thread touches. Invariants:
-//  - `mosq`, `handlers`, `alive` are read and written on the owner's thread only (the network
-//    thread receives `this` as mosquitto's userdata and never reads those fields);
-//  - `subs` and `connected` transitions happen under `mu`, so a Subscribe racing a (re)connect
-//    is made either by Subscribe itself or by the connect callback, never lost;
-//  - the State outlives the network thread (Disconnect joins it before the object can go), and
-//    posted callbacks hold a shared_ptr, so a callback queued after the client died is a no-op.
-struct MqttClient::State : std::enable_shared_from_this<MqttClient::State> {
-  explicit State(asio::any_io_executor e) : ex(std::move(e)) {}
-
-  asio::any_io_executor ex;
-  mosquitto* mosq = nullptr;
-  bool alive = true;
-  MessageHandler on_message;
-  ConnectHandler on_connect;
-  DisconnectHandler on_disconnect;
-
-  std::mutex mu;
-  std::map<std::string, int> subs;  // pattern -> qos
-  std::atomic<bool> connected{false};
-  std::atomic<bool> closing{false};  // our own Disconnect is in progress: not "unexpected"
-
-  // Runs `fn(state)` on the owner's executor unless the client is gone by then.
-  template <typename Fn>
-  void Post(Fn fn) {
-    asio::post(ex, [self = shared_from_this(), fn = std::move(fn)]() mutable {
-      if (self->alive) fn(*self);
-    });
-  }
-};
-
-namespace {
-
-std::once_flag g_lib_init;
+namespace mqtt_internal {
 
 Status FromMosq(int rc, const std::string& what) {
   std::string m = what + ": " + mosquitto_strerror(rc);
@@ -66,11 +28,21 @@ Status FromMosq(int rc, const std::string& what) {
   }
 }
 
-// --- libmosquitto callbacks: network thread. They only copy data and post. ---
+}  // namespace mqtt_internal
+
+using mqtt_internal::FromMosq;
+
+namespace {
+
+std::once_flag g_lib_init;
+
+// --- libmosquitto callbacks: the network thread (or, with the executor driver, inside
+// mosquitto_loop_read/write on the owner's thread). They only copy data and post. ---
 
 void OnConnectCb(mosquitto* mosq, void* obj, int rc) {
   auto* st = static_cast<MqttClient::State*>(obj);
   if (rc == 0) {
+    if (st->on_executor) st->session_up = true;  // owner thread in that mode
     std::lock_guard lock(st->mu);
     st->connected = true;
     // With clean sessions the broker forgot our subscriptions; re-make them before any user code
@@ -135,8 +107,12 @@ Status MqttClient::Connect(const MqttOptions& o) {
     return Status::Invalid("mqtt: reconnect delays must satisfy 1 <= min <= max");
   }
 
+  const bool on_executor = o.driver == MqttDriver::kExecutor;
+  int wake_guess = on_executor ? mqtt_internal::GuessWakeFd() : -1;
   mosquitto* m = mosquitto_new(o.client_id.empty() ? nullptr : o.client_id.c_str(), o.clean_session, &st);
   if (!m) return Status::Internal("mqtt: cannot create client");
+  st.on_executor = on_executor;
+  st.wake_fd = on_executor ? mqtt_internal::ConfirmWakeFd(wake_guess) : -1;
   auto fail = [&](int rc, const std::string& what) {
     mosquitto_destroy(m);
     return FromMosq(rc, "mqtt: " + what);
@@ -159,6 +135,16 @@ Status MqttClient::Connect(const MqttOptions& o) {
   mosquitto_message_callback_set(m, OnMessageCb);
 
   st.closing = false;
+  if (on_executor) {
+    st.mosq = m;
+    Status s = mqtt_internal::StartOnExecutor(st, o);
+    if (!s.ok()) {
+      mosquitto_destroy(m);
+      st.mosq = nullptr;
+      st.wake_fd = -1;
+    }
+    return s;
+  }
   // Thread first, then connect_async: in that order libmosquitto makes even the first TCP connect
   // on its own thread, so a broker that is down is retried with back-off like a lost connection
   // (connecting first and starting the thread afterwards gives up after one refused attempt).
@@ -178,6 +164,14 @@ void MqttClient::Disconnect() {
   State& st = *state_;
   if (!st.mosq) return;
   st.closing = true;
+  if (st.on_executor) {
+    mqtt_internal::StopOnExecutor(st);
+    mosquitto_destroy(st.mosq);
+    st.mosq = nullptr;
+    st.wake_fd = -1;
+    st.connected = false;
+    return;
+  }
   // Sets the library's state to "disconnected", which ends its reconnect loop; the thread then
   // exits and loop_stop joins it (it also wakes the thread if it sleeps in a back-off).
   mosquitto_disconnect(st.mosq);
@@ -192,6 +186,7 @@ Status MqttClient::Publish(std::string_view topic, std::string_view payload, int
   if (!m) return Status::Unavailable("mqtt: not connected");
   std::string t(topic);
   int rc = mosquitto_publish(m, nullptr, t.c_str(), static_cast<int>(payload.size()), payload.data(), qos, retain);
+  if (state_->on_executor) mqtt_internal::PumpOnExecutor(*state_);
   return FromMosq(rc, "mqtt: publish to " + t);
 }
 
@@ -199,23 +194,28 @@ Status MqttClient::Subscribe(const std::string& pattern, int qos) {
   if (mosquitto_sub_topic_check(pattern.c_str()) != MOSQ_ERR_SUCCESS || qos < 0 || qos > 2) {
     return Status::Invalid("mqtt: bad subscription '" + pattern + "'");
   }
-  std::lock_guard lock(state_->mu);
-  state_->subs[pattern] = qos;
-  if (state_->mosq && state_->connected) {
-    int rc = mosquitto_subscribe(state_->mosq, nullptr, pattern.c_str(), qos);
-    // Losing the connection right now is fine: the reconnect re-subscribes.
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: subscribe " + pattern);
+  int rc = MOSQ_ERR_SUCCESS;
+  {
+    std::lock_guard lock(state_->mu);
+    state_->subs[pattern] = qos;
+    if (state_->mosq && state_->connected) rc = mosquitto_subscribe(state_->mosq, nullptr, pattern.c_str(), qos);
   }
+  // Outside the lock: a write error makes libmosquitto run the disconnect callback, which takes it.
+  if (state_->on_executor) mqtt_internal::PumpOnExecutor(*state_);
+  // Losing the connection right now is fine: the reconnect re-subscribes.
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: subscribe " + pattern);
   return Status::Ok();
 }
 
 Status MqttClient::Unsubscribe(const std::string& pattern) {
-  std::lock_guard lock(state_->mu);
-  if (state_->subs.erase(pattern) == 0) return Status::NotFound("mqtt: not subscribed to '" + pattern + "'");
-  if (state_->mosq && state_->connected) {
-    int rc = mosquitto_unsubscribe(state_->mosq, nullptr, pattern.c_str());
-    if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: unsubscribe " + pattern);
+  int rc = MOSQ_ERR_SUCCESS;
+  {
+    std::lock_guard lock(state_->mu);
+    if (state_->subs.erase(pattern) == 0) return Status::NotFound("mqtt: not subscribed to '" + pattern + "'");
+    if (state_->mosq && state_->connected) rc = mosquitto_unsubscribe(state_->mosq, nullptr, pattern.c_str());
   }
+  if (state_->on_executor) mqtt_internal::PumpOnExecutor(*state_);
+  if (rc != MOSQ_ERR_SUCCESS && rc != MOSQ_ERR_NO_CONN) return FromMosq(rc, "mqtt: unsubscribe " + pattern);
   return Status::Ok();
 }
 

@@ -1,18 +1,23 @@
 // An MQTT client (libmosquitto, MQTT 3.1.1) whose callbacks run on the owner's asio executor.
 //
-// Threading model: libmosquitto runs its own network thread (mosquitto_loop_start). We chose that
-// over feeding mosquitto's socket into asio because the library's own loop already implements
-// keep-alive, QoS 1/2 retries, in-flight windows and reconnect with back-off; re-implementing that
-// state machine on top of mosquitto_loop_read/write/misc is more code and more bugs for no gain.
-// The network thread never runs user code: every callback is posted to the executor given at
-// construction, so the owner's event loop sees messages, connects and disconnects in order, on
-// its own thread.
+// Threading model, two drivers (MqttOptions::driver):
+//   - kThread (default): libmosquitto runs its own network thread (mosquitto_loop_start), whose
+//     loop implements keep-alive, in-flight windows and reconnect with back-off. The network thread
+//     never runs user code: every callback is posted to the executor given at construction.
+//   - kExecutor: no thread. The owner's executor watches the socket (asio) and calls
+//     mosquitto_loop_read/write/misc; reconnect back-off is an asio timer. For processes with
+//     hundreds of clients (`oak sim`): libmosquitto's own loop uses select(), which cannot watch a
+//     descriptor numbered 1024 or above, so the thread driver stops working at about 330 clients
+//     per process (three descriptors each), besides costing a thread per client.
+// Either way the owner's event loop sees messages, connects and disconnects in order, on its own
+// thread.
 //
 // Which methods may be called from where:
 //   - Constructor, destructor, Connect, Disconnect, On*(): the owner's thread only (the thread that
 //     runs the executor, or any single thread before the loop starts). Never from two threads.
-//   - Publish, Subscribe, Unsubscribe, connected(): any thread (libmosquitto locks internally and
-//     our subscription list has its own mutex).
+//   - Publish, Subscribe, Unsubscribe, connected(): with kThread any thread (libmosquitto locks
+//     internally and our subscription list has its own mutex); with kExecutor the owner's thread
+//     only, and the executor must not run handlers on several threads at once.
 //   - Destroying the client from inside one of its own callbacks is allowed.
 #pragma once
 
@@ -36,6 +41,8 @@ struct MqttWill {
   bool retain = false;
 };
 
+enum class MqttDriver { kThread, kExecutor };
+
 struct MqttOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 1883;
@@ -52,6 +59,7 @@ struct MqttOptions {
   // library's unit).
   unsigned reconnect_min_s = 1;
   unsigned reconnect_max_s = 10;
+  MqttDriver driver = MqttDriver::kThread;  // see the top of this file
 };
 
 class MqttClient {
@@ -71,12 +79,14 @@ class MqttClient {
   void OnConnect(ConnectHandler h);
   void OnDisconnect(DisconnectHandler h);
 
-  // Starts the network thread and the first connection attempt. A broker that is down is not an
-  // error: the client keeps retrying with back-off and reports through OnConnect. Errors are bad
-  // options or a second Connect without Disconnect. The TCP connect runs on the network thread
-  // (checked: a refused first attempt is retried); name lookup may not, so prefer numeric hosts.
+  // Starts the network thread (kExecutor: the socket watch) and the first connection attempt. A
+  // broker that is down is not an error: the client keeps retrying with back-off and reports
+  // through OnConnect. Errors are bad options or a second Connect without Disconnect. The TCP
+  // connect runs on the network thread (checked: a refused first attempt is retried; kExecutor:
+  // non-blocking); name lookup may not, so prefer numeric hosts.
   Status Connect(const MqttOptions& opts);
-  // Sends DISCONNECT (no last will is published) and stops the network thread.
+  // Sends DISCONNECT (no last will is published) and stops the network thread (kExecutor: waits at
+  // most half a second for the socket to take what is still queued).
   void Disconnect();
 
   // QoS 0 publishes fail with kUnavailable while disconnected; QoS 1/2 ones are queued by the

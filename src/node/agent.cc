@@ -167,6 +167,7 @@ void NodeAgent::ConnectMqtt(const Registration& reg) {
   o.password = reg.password;
   o.keepalive_s = opts_.mqtt_keepalive_s;
   o.reconnect_max_s = std::max(1u, opts_.mqtt_reconnect_max_s);
+  o.driver = opts_.mqtt_driver;
   o.will = MqttWill{topic_prefix_ + "will", WillMessage(id_), 1, false};
   refusals_ = 0;
   mqtt_ = std::make_unique<MqttClient>(ex_);

@@ -45,6 +45,9 @@ struct AgentOptions {
   std::chrono::milliseconds register_backoff_max{30'000};
   std::chrono::milliseconds register_timeout{10'000};
   int mqtt_keepalive_s = 10;
+  // kExecutor: the MQTT session runs on the agent's event loop, no extra thread (and no ceiling on
+  // how many agents one process holds; see common/mqtt.h).
+  MqttDriver mqtt_driver = MqttDriver::kExecutor;
   unsigned mqtt_reconnect_max_s = 10;
   // Consecutive broker refusals after which the agent registers again for new credentials. More
   // than one: right after registration the broker may not have reloaded its password file yet.

@@ -38,7 +38,14 @@ void TestCluster::Start(uint16_t http_port) {
 
   admin_ = std::make_unique<MqttClient>(io.get_executor());
   admin_->OnMessage([this](const std::string& t, const std::string& p) {
-    seen.push_back({t, p, json::parse(p, nullptr, false), std::chrono::steady_clock::now()});
+    json j = json::parse(p, nullptr, false);
+    auto slash = t.find('/', 6);  // after "nodes/"
+    std::string id = t.substr(6, slash == std::string::npos ? std::string::npos : slash - 6);
+    if (t.ends_with("/information")) ++information[id];
+    if (t.ends_with("/job") && j.is_object()) {
+      job_status[id + " " + j.value("sname", "") + " " + std::to_string(j.value("instance", -1))] = j.value("status", "");
+    }
+    if (keep_messages) seen.push_back({t, p, std::move(j), std::chrono::steady_clock::now()});
   });
   bool connected = false;
   admin_->OnConnect([&connected](bool ok, const std::string&) { connected = connected || ok; });

@@ -57,6 +57,9 @@ class TestCluster {
   boost::asio::io_context io;
   std::unique_ptr<cluster::Broker> broker;
   std::vector<Seen> seen;
+  bool keep_messages = true;                          // false: only count (long runs, many nodes)
+  std::map<std::string, int> information;            // node id -> information reports received
+  std::map<std::string, std::string> job_status;     // "<id> <sname> <instance>" -> last status
   std::map<std::string, nlohmann::json> registered;  // host -> last registration body
   std::map<std::string, int> registrations;          // host -> count
   std::map<std::string, std::string> ids;            // host -> id
