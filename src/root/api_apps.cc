@@ -248,6 +248,7 @@ boost::asio::awaitable<HttpResponse> RootApi::DeployInstance(HttpRequest& req) {
   if (!s.ok()) co_return HttpResponse::FromStatus(s);
   if (!inst.cluster_id.empty()) {
     d_.dispatcher.Send(sid, inst.number, inst.cluster_id);
+    co_await d_.dispatcher.WaitForRoom(inst.cluster_id);  // stored already: only the answer waits
   } else {
     spdlog::info("msg=\"instance not placed\" service={} instance={} status={} detail=\"{}\"", sid, inst.number,
                  inst.status, inst.status_detail);

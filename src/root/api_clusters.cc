@@ -124,6 +124,8 @@ HttpResponse RootApi::Metrics(HttpRequest&) {
   gauge("oak_clusters_active", "Clusters heard from within the timeout.", d_.clusters.ActiveCount());
   gauge("oak_clusters", "Registered clusters.", static_cast<int64_t>(d_.clusters.All().size()));
   gauge("oak_dispatch_in_flight", "Instances being handed to clusters.", static_cast<int64_t>(d_.dispatcher.in_flight()));
+  gauge("oak_dispatch_queued", "Instances waiting for a connection to their cluster.",
+        static_cast<int64_t>(d_.dispatcher.queued()));
   auto counter = [&](const char* name, const char* help, uint64_t v) {
     out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, v);
   };

@@ -20,6 +20,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <nlohmann/json.hpp>
 
 #include "common/clock.h"
@@ -41,7 +42,11 @@ struct DispatchOptions {
   // scheduled at the first cluster heartbeat or after this wait, whichever comes first, so they
   // are not failed for want of a cluster.
   std::chrono::milliseconds resume_grace{0};
-  size_t max_connections_per_cluster = 8;
+  // Kept-alive connections per cluster. Each completes about one exchange per turn of the event
+  // loop, so this bounds the hand-over rate per turn.
+  size_t max_connections_per_cluster = 16;
+  // Deliveries queued for one cluster beyond which deploy answers wait (WaitForRoom).
+  size_t max_queued_per_cluster = 256;
 };
 
 // One reported instance of a cluster's `jobs`, checked.
@@ -77,6 +82,12 @@ class Dispatcher {
   Placement Place(const StoredService& svc);
   // Hands over an instance whose placement on `cluster_id` is stored. Idempotent while it runs.
   void Send(const std::string& service_id, int64_t number, const std::string& cluster_id);
+  // Completes once the cluster's queue of deliveries is shorter than max_queued_per_cluster.
+  // Deploy handlers await it before answering: backpressure, so that clients cannot accept
+  // instances faster than they are handed over, and the queue stays bounded. (Each kept-alive
+  // connection completes about one exchange per turn of the event loop, while a turn can read
+  // a request from every client connection.)
+  boost::asio::awaitable<void> WaitForRoom(const std::string& cluster_id);
   // Places, records and sends an instance stored as REQUESTED (after a restart). Idempotent
   // while it runs.
   void Deploy(const std::string& service_id, int64_t number);
@@ -97,6 +108,7 @@ class Dispatcher {
 
   // Instances placed or being placed and not yet handed over (or failed for good).
   size_t in_flight() const { return in_flight_.size(); }
+  size_t queued() const;  // deliveries waiting for a connection, all clusters
   const HttpPool& pool() const { return pool_; }
 
  private:
@@ -122,6 +134,7 @@ class Dispatcher {
   struct Outbox {
     std::deque<Delivery> queue;
     size_t workers = 0;
+    std::deque<std::shared_ptr<boost::asio::steady_timer>> room_waiters;  // WaitForRoom, oldest first
   };
   void Enqueue(const std::string& cluster_id, Delivery d);
   boost::asio::awaitable<void> SendWorker(std::string cluster_id);

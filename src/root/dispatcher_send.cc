@@ -1,4 +1,5 @@
 // Handing instances over to their clusters, and asking clusters to drop them.
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -42,6 +43,25 @@ void Dispatcher::Enqueue(const std::string& cluster_id, Delivery d) {
   asio::co_spawn(io_, SendWorker(cluster_id), asio::detached);
 }
 
+size_t Dispatcher::queued() const {
+  size_t n = 0;
+  for (auto& [id, box] : outboxes_) n += box.queue.size();
+  return n;
+}
+
+asio::awaitable<void> Dispatcher::WaitForRoom(const std::string& cluster_id) {
+  std::weak_ptr<int> alive = alive_;
+  for (;;) {
+    Outbox& box = outboxes_[cluster_id];
+    if (box.queue.size() < opts_.max_queued_per_cluster) co_return;
+    // Woken (cancelled) by a worker taking a delivery; the timeout only bounds a lost wake-up.
+    auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
+    box.room_waiters.push_back(timer);
+    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (alive.expired()) co_return;
+  }
+}
+
 asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
   std::weak_ptr<int> alive = alive_;
   for (;;) {
@@ -52,6 +72,10 @@ asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
     }
     Delivery d = std::move(box.queue.front());
     box.queue.pop_front();
+    if (!box.room_waiters.empty()) {
+      box.room_waiters.front()->cancel();
+      box.room_waiters.pop_front();
+    }
     co_await Attempt(cluster_id, std::move(d));
     if (alive.expired()) co_return;
   }

@@ -54,8 +54,8 @@ TEST(DeployPath, ManyDeploysShareAFewConnectionsToTheCluster) {
   DeployConcurrently(admin, services, 8, 40, acked, mu);
   ASSERT_EQ(acked.size(), 320u);
   ASSERT_TRUE(WaitFor([&] { return fake->Instances().size() == 320; })) << fake->Instances().size();
-  // One connection per instance before; now at most the pool's 8 per cluster.
-  EXPECT_LE(Metric(t, "oak_cluster_connections_opened_total"), 8.0);
+  // One connection per instance before; now at most the pool's 16 per cluster.
+  EXPECT_LE(Metric(t, "oak_cluster_connections_opened_total"), 16.0);
   EXPECT_GE(Metric(t, "oak_cluster_connections_opened_total"), 1.0);
   EXPECT_EQ(Metric(t, "oak_dispatch_in_flight"), 0.0);
   for (const auto& sid : services) {

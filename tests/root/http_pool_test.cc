@@ -3,82 +3,19 @@
 
 #include <gtest/gtest.h>
 
-#include <atomic>
-#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/http/read.hpp>
-#include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
+#include "root/counting_server.h"
 #include "support/process.h"
 
 namespace oak {
 namespace {
 
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace http = beast::http;
-using asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-
-// Answers every request with its target as the body. `close_after` > 0: closes each connection
-// after that many answers without saying so (as a server whose idle timeout struck would).
-// `delay`: waits that long before answering.
-class CountingServer {
- public:
-  explicit CountingServer(asio::io_context& io, int close_after = 0, std::chrono::milliseconds delay = {})
-      : acceptor_(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)), close_after_(close_after), delay_(delay) {
-    asio::co_spawn(io, Accept(), asio::detached);
-  }
-  Url url() const { return *ParseUrl("http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port())); }
-  int connections = 0;
-  int requests = 0;
-  int max_concurrent = 0;
-
- private:
-  asio::awaitable<void> Accept() {
-    for (;;) {
-      auto [ec, socket] = co_await acceptor_.async_accept(kNoThrow);
-      if (ec) co_return;
-      ++connections;
-      asio::co_spawn(acceptor_.get_executor(), Serve(std::move(socket)), asio::detached);
-    }
-  }
-  asio::awaitable<void> Serve(tcp::socket socket) {
-    beast::tcp_stream stream(std::move(socket));
-    beast::flat_buffer buffer;
-    for (int answered = 0;;) {
-      http::request<http::string_body> req;
-      auto [rec, n] = co_await http::async_read(stream, buffer, req, kNoThrow);
-      if (rec) co_return;
-      ++requests;
-      max_concurrent = std::max(max_concurrent, ++busy_);
-      if (delay_.count() > 0) {
-        asio::steady_timer t(stream.get_executor(), delay_);
-        co_await t.async_wait(kNoThrow);
-      }
-      --busy_;
-      http::response<http::string_body> res{http::status::ok, 11};
-      res.body() = std::string(req.target());
-      res.keep_alive(req.keep_alive());
-      res.prepare_payload();
-      auto [wec, w] = co_await http::async_write(stream, res, kNoThrow);
-      if (wec || !req.keep_alive() || (close_after_ > 0 && ++answered >= close_after_)) co_return;
-    }
-  }
-
-  tcp::acceptor acceptor_;
-  int close_after_;
-  std::chrono::milliseconds delay_;
-  int busy_ = 0;
-};
+using testing::CountingServer;
 
 ClientRequest Get(std::string target, std::chrono::milliseconds timeout = std::chrono::seconds(5)) {
   ClientRequest r;

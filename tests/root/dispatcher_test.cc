@@ -1,0 +1,120 @@
+// The dispatcher's hand-over to a cluster: a bounded queue, few connections, and backpressure.
+#include "root/dispatcher.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
+#include "common/ids.h"
+#include "root/counting_server.h"
+#include "root/sqlite_store.h"
+#include "support/process.h"
+
+namespace oak::root {
+namespace {
+
+namespace asio = boost::asio;
+using nlohmann::json;
+
+class DispatcherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    store_ = std::move(*SqliteStore::Open(dir_ / "root.db"));
+    NewApplication na;
+    na.app = {NewObjectId(), "u1", "app", "ns", json::object()};
+    na.services.push_back({NewObjectId(), na.app.id, "u1", "app.ns.svc.ns", "", 0,
+                           {{"microservice_name", "svc"}, {"virtualization", "container"}, {"memory", 10}}});
+    sid_ = na.services[0].id;
+    ASSERT_TRUE(store_->CreateApplications({na}).ok());
+  }
+  // A registered, active cluster whose manager is `url`.
+  std::string Cluster(ClusterRegistry& registry, const Url& url) {
+    auto reg = registry.Register({{"cluster_name", "c1"},
+                                  {"manager_url", "http://" + url.host + ":" + std::to_string(url.port)}},
+                                 "127.0.0.1");
+    EXPECT_TRUE(reg.ok());
+    return reg->id;
+  }
+  // Instances stored as placed on `cluster_id`, waiting to be handed over.
+  std::vector<int64_t> Placed(const std::string& cluster_id, int n) {
+    std::vector<int64_t> out;
+    for (int i = 0; i < n; ++i)
+      out.push_back(store_->CreateInstance(InstanceRecord{sid_, 0, cluster_id, "CLUSTER_SCHEDULED", "", 1, json::object()})
+                        ->number);
+    return out;
+  }
+
+  testing::TempDir dir_{"dispatcher"};
+  std::unique_ptr<SqliteStore> store_;
+  std::string sid_;
+  ManualClock clock_;
+};
+
+TEST_F(DispatcherTest, DeployAnswersWaitWhileTheQueueIsFull) {
+  asio::io_context io;
+  testing::CountingServer server(io, 0, std::chrono::milliseconds(50));
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_,
+               {.max_connections_per_cluster = 2, .max_queued_per_cluster = 4});
+  for (int64_t n : Placed(cid, 10)) d.Send(sid_, n, cid);
+  EXPECT_EQ(d.in_flight(), 10u);
+
+  bool room = false;
+  size_t queued_at_room = 99;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await d.WaitForRoom(cid);
+        room = true;
+        queued_at_room = d.queued();
+      },
+      asio::detached);
+  // Two connections at 50 ms per answer: the queue of 8 needs about 100 ms to drop below 4.
+  testing::PumpUntil(io, [] { return false; }, std::chrono::milliseconds(40));
+  EXPECT_FALSE(room) << "a full queue must hold the answer back";
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return room; }, std::chrono::seconds(5)));
+  EXPECT_LT(queued_at_room, 4u);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(5)));
+  EXPECT_EQ(server.requests, 10);
+  EXPECT_LE(server.connections, 2);
+  EXPECT_LE(server.max_concurrent, 2);
+  EXPECT_EQ(d.queued(), 0u);
+
+  // With room to spare, waiting costs nothing.
+  room = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await d.WaitForRoom(cid);
+        room = true;
+      },
+      asio::detached);
+  io.poll();
+  EXPECT_TRUE(room);
+}
+
+TEST_F(DispatcherTest, PlacementReservesAtOnce) {
+  asio::io_context io;
+  testing::CountingServer server(io);
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  ClusterState* c = *registry.Authenticate(cid, registry.Find(cid)->rec.secret);
+  ASSERT_TRUE(registry.ApplyHeartbeat(*c, {{"memory", 25}, {"vcpus", 4}, {"virtualization", {"container"}}}).ok());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_, {});
+  auto svc = *store_->GetStoredService(sid_);
+  // 25 MB free, 10 MB each: two placements fit before anything is stored, the third does not.
+  EXPECT_EQ(d.Place(svc).cluster_id, cid);
+  EXPECT_EQ(d.Place(svc).cluster_id, cid);
+  Placement third = d.Place(svc);
+  EXPECT_TRUE(third.cluster_id.empty());
+  EXPECT_EQ(third.status, "NoActiveClusterWithCapacity");
+  EXPECT_FALSE(third.status_detail.empty());
+}
+
+}  // namespace
+}  // namespace oak::root
