@@ -49,6 +49,8 @@ void AddNodeCommands(CLI::App& app, std::function<int()>& run) {
       ->envname("OAK_SIM_NAME_PREFIX")->capture_default_str();
   cmd->add_option("--concurrency", sim->concurrency, "Registrations in flight at once")
       ->envname("OAK_SIM_CONCURRENCY")->check(CLI::Range(1, 1024))->capture_default_str();
+  cmd->add_option("--mqtt-driver", sim->mqtt_driver, "MQTT sessions on the event loop (executor) or a thread each")
+      ->envname("OAK_SIM_MQTT_DRIVER")->check(CLI::IsMember({"executor", "thread"}))->capture_default_str();
   cmd->add_option("--runtime", sim->common.runtime, "Workload runtime (only: simulated)")
       ->envname("OAK_RUNTIME")->check(CLI::IsMember({"simulated"}))->capture_default_str();
   cmd->callback([sim, &run] { run = [sim] { return RunSim(*sim); }; });

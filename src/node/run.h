@@ -35,6 +35,9 @@ struct SimOptions {
   int nodes = 1;
   std::string name_prefix = "sim";
   int concurrency = 16;  // registrations in flight at once
+  // "executor" (default) or "thread": how MQTT sessions are driven (common/mqtt.h). The thread
+  // driver stops working past about 330 nodes per process; it stays selectable for comparisons.
+  std::string mqtt_driver = "executor";
 };
 
 // Both answer the process exit code: 0 after SIGINT/SIGTERM, 1 when the cluster refused the node

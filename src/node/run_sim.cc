@@ -1,6 +1,8 @@
 // `oak sim`: many simulated nodes in one process. They share the event loop; each has its own
 // identity, synthetic machine, simulated runtime and MQTT session, exactly like N `oak node
 // --runtime simulated` processes would, minus the per-process overhead.
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstdio>
 #include <random>
@@ -55,6 +57,21 @@ void LogProgress(asio::steady_timer& timer, const std::vector<std::unique_ptr<Si
   });
 }
 
+// Each node holds four descriptors (its MQTT socket, our watch on it, libmosquitto's wake-up pair):
+// raise the soft limit to the hard one and say so when that is still too few.
+void RaiseDescriptorLimit(int nodes) {
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) return;
+  if (lim.rlim_cur < lim.rlim_max) {
+    lim.rlim_cur = lim.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &lim);
+  }
+  rlim_t need = static_cast<rlim_t>(nodes) * 4 + 64;
+  if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+    spdlog::warn("msg=\"descriptor limit too low for this many nodes\" limit={} need={}", lim.rlim_cur, need);
+  }
+}
+
 }  // namespace
 
 int RunSim(const SimOptions& o) {
@@ -70,6 +87,7 @@ int RunSim(const SimOptions& o) {
   if (!so.ok()) return fail(so.status());
   if (o.nodes < 1) return fail(Status::Invalid("--nodes must be at least 1"));
   uint64_t seed = o.common.seed ? o.common.seed : std::random_device{}();
+  RaiseDescriptorLimit(o.nodes);
 
   asio::io_context io;
   RegistrationGate gate(io.get_executor(), o.concurrency);
@@ -95,6 +113,7 @@ int RunSim(const SimOptions& o) {
     ao.report_interval = ReportInterval(o.common.report_interval_s);
     ao.seed = spec.seed;
     ao.routine_log_level = spdlog::level::debug;
+    ao.mqtt_driver = o.mqtt_driver == "thread" ? MqttDriver::kThread : MqttDriver::kExecutor;
     nodes.push_back(std::make_unique<SimNode>(io.get_executor(), spec, rs, ao, gate));
     // One refused token means all are refused: stop the whole process.
     nodes.back()->agent.OnFatal([&](const Status&) {

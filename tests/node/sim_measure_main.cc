@@ -2,6 +2,7 @@
 // sim process's RSS, threads and CPU while idle (reporting every 2 s), time to deploy one instance
 // per node, and the broker's figures beside it. Not a test; run by hand:
 //   oak_node_sim_measure [nodes=1000] [idle_seconds=20] [extra oak sim flags...]
+//   oak_node_sim_measure node [idle_seconds=20]     (one `oak node --runtime simulated` instead)
 #include <signal.h>
 #include <unistd.h>
 
@@ -59,7 +60,8 @@ double Secs(Clock::duration d) { return std::chrono::duration<double>(d).count()
 }  // namespace
 
 int main(int argc, char** argv) {
-  int nodes = argc > 1 ? std::atoi(argv[1]) : 1000;
+  const bool single = argc > 1 && std::string(argv[1]) == "node";
+  int nodes = single ? 1 : argc > 1 ? std::atoi(argv[1]) : 1000;
   int idle_s = argc > 2 ? std::atoi(argv[2]) : 20;
   oak::node::testing::TestCluster cluster("sim-measure");
   cluster.Start();
@@ -67,6 +69,10 @@ int main(int argc, char** argv) {
   oak::testing::TempDir logs("sim-measure-logs");
   std::vector<std::string> args = {OAK_BINARY, "sim", "--cluster", cluster.url(), "--node-token", cluster.token,
                                    "--nodes", std::to_string(nodes), "--seed", "1"};
+  if (single) {
+    args = {OAK_BINARY, "node", "--cluster", cluster.url(), "--node-token", cluster.token, "--data-dir",
+            logs / "data", "--name", "edge-1"};
+  }
   for (int i = 3; i < argc; ++i) args.push_back(argv[i]);
   auto t0 = Clock::now();
   oak::testing::Process sim(args, logs / "sim.log");
@@ -102,7 +108,7 @@ int main(int argc, char** argv) {
   Sample b = Read(sim.pid()), bb = Read(cluster.broker->pid());
   long reports1 = 0;
   for (auto& [id, n] : cluster.information) reports1 += n;
-  std::printf("sim idle: rss_mb=%.1f hwm_mb=%.1f threads=%ld fds=%d cpu_percent_of_one_core=%.2f reports_per_s=%.0f\n",
+  std::printf("sim idle: rss_mb=%.1f hwm_mb=%.1f threads=%ld fds=%d cpu_percent_of_one_core=%.2f reports_per_s=%.1f\n",
               b.rss_kb / 1024.0, b.hwm_kb / 1024.0, b.threads, b.fds, 100 * (b.cpu_s - a.cpu_s) / wall,
               (reports1 - reports0) / wall);
   std::printf("broker idle: rss_mb=%.1f cpu_percent_of_one_core=%.2f\n", bb.rss_kb / 1024.0,
