@@ -86,7 +86,7 @@ class MqttClient {
   // non-blocking); name lookup may not, so prefer numeric hosts.
   Status Connect(const MqttOptions& opts);
   // Sends DISCONNECT (no last will is published) and stops the network thread (kExecutor: waits at
-  // most half a second for the socket to take what is still queued).
+  // most half a second for the socket to take what is still queued, less if the broker stalls).
   void Disconnect();
 
   // QoS 0 publishes fail with kUnavailable while disconnected; QoS 1/2 ones are queued by the
