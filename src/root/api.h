@@ -47,8 +47,6 @@ class RootApi {
   Result<Claims> AdminUser(const HttpRequest& req, std::string_view action) const;
   Result<ApplicationRecord> OwnedApp(const Claims& who, const std::string& id);
   Result<ServiceRecord> OwnedService(const Claims& who, const std::string& id);
-  // The same check without parsing the service document.
-  Result<StoredService> OwnedStoredService(const Claims& who, const std::string& id);
   Result<ClusterState*> Cluster(const HttpRequest& req);
 
   // Documents in Oakestra's shapes.

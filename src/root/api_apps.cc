@@ -134,6 +134,7 @@ HttpResponse RootApi::DeleteApp(HttpRequest& req) {
   // Delete first, then undeploy: a crash between the two leaves instances that clusters keep
   // reporting, and every report of an unknown instance is answered with an undeploy.
   if (Status s = d_.store.DeleteApplication(app->id); !s.ok()) return HttpResponse::FromStatus(s);
+  for (auto& s : *services) d_.dispatcher.Forget(s.id);
   for (auto& [sid, list] : *instances) UndeployAll(sid, list);
   spdlog::info("msg=\"application deleted\" app={} user=\"{}\"", app->id, who->sub);
   return HttpResponse::Json(200, {{"message", "application '" + app->id + "' deleted"}});
@@ -192,6 +193,7 @@ HttpResponse RootApi::PutService(HttpRequest& req) {
   updated.doc["job_id"] = svc->id;
   updated.doc["microserviceID"] = svc->id;
   if (Status s = d_.store.UpdateService(updated); !s.ok()) return HttpResponse::FromStatus(s);
+  d_.dispatcher.Forget(updated.id);
   return ServiceResponse(updated);
 }
 
@@ -203,6 +205,7 @@ HttpResponse RootApi::DeleteService(HttpRequest& req) {
   auto instances = d_.store.ListInstances(svc->id);
   if (!instances.ok()) return HttpResponse::FromStatus(instances.status());
   if (Status s = d_.store.DeleteService(svc->id); !s.ok()) return HttpResponse::FromStatus(s);
+  d_.dispatcher.Forget(svc->id);
   UndeployAll(svc->id, *instances);
   return HttpResponse::Json(200, {{"message", "service '" + svc->id + "' deleted"}});
 }
@@ -224,8 +227,12 @@ HttpResponse RootApi::ListAllServices(HttpRequest& req) {
 boost::asio::awaitable<HttpResponse> RootApi::DeployInstance(HttpRequest& req) {
   auto who = User(req);
   if (!who.ok()) co_return HttpResponse::FromStatus(who.status());
-  auto svc = OwnedStoredService(*who, req.params[0]);
+  // The dispatcher's copy of the service: ownership never changes, and the write below fails
+  // with 404 all the same if the service was deleted.
+  auto svc = d_.dispatcher.Service(req.params[0]);
   if (!svc.ok()) co_return HttpResponse::FromStatus(svc.status());
+  if ((*svc)->owner_id != who->uid && !who->HasRole(kRoleAdmin))
+    co_return HttpResponse::Error(404, "service '" + req.params[0] + "' not found");
   // The body is optional (Oakestra's dashboard sends one); if present it must be JSON.
   if (!req.body().empty()) {
     auto body = ParseJsonBody(req.body());
@@ -233,8 +240,8 @@ boost::asio::awaitable<HttpResponse> RootApi::DeployInstance(HttpRequest& req) {
   }
   // Placed here rather than after the write: the instance is stored once, already placed (or
   // failed with the reason), in the same batch as its number. The answer still says REQUESTED.
-  Placement p = d_.dispatcher.Place(*svc);
-  const std::string sid = svc->id;
+  Placement p = d_.dispatcher.Place(**svc);
+  const std::string sid = (*svc)->id;
   InstanceRecord inst{sid, 0, p.cluster_id, p.status, p.status_detail, d_.clock.NowMs(), json::object()};
   if (!p.cluster_location.empty()) inst.doc["cluster_location"] = p.cluster_location;
   Status s = co_await d_.commit.Write(

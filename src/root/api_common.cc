@@ -90,13 +90,6 @@ Result<ServiceRecord> RootApi::OwnedService(const Claims& who, const std::string
   return svc;
 }
 
-Result<StoredService> RootApi::OwnedStoredService(const Claims& who, const std::string& id) {
-  auto svc = d_.store.GetStoredService(id);
-  if (!svc.ok()) return svc.status();
-  if (svc->owner_id != who.uid && !who.HasRole(kRoleAdmin)) return Status::NotFound("service '" + id + "' not found");
-  return svc;
-}
-
 Result<ClusterState*> RootApi::Cluster(const HttpRequest& req) {
   if (req.params.empty()) return Status::Unauthorized("cluster id required");
   return d_.clusters.Authenticate(req.params[0], req.BearerToken());

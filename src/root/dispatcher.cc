@@ -40,6 +40,8 @@ std::shared_ptr<const Dispatcher::ServiceInfo> Dispatcher::Info(const StoredServ
   auto info = std::make_shared<ServiceInfo>();
   json doc = json::parse(svc.doc_text, nullptr, false);
   if (!doc.is_object()) doc = json::object();
+  info->id = svc.id;
+  info->owner_id = svc.owner_id;
   info->doc_text = svc.doc_text;
   info->job_name = svc.job_name;
   info->request = scheduler::RequestFromService(doc);
@@ -58,9 +60,16 @@ std::shared_ptr<const Dispatcher::ServiceInfo> Dispatcher::Info(const StoredServ
   return info;
 }
 
-Placement Dispatcher::Place(const StoredService& svc) { return PlaceWith(*Info(svc)); }
+Result<std::shared_ptr<const Dispatcher::ServiceInfo>> Dispatcher::Service(const std::string& id) {
+  if (auto it = services_.find(id); it != services_.end()) return it->second;
+  auto svc = store_.GetStoredService(id);
+  if (!svc.ok()) return svc.status();
+  return Info(*svc);
+}
 
-Placement Dispatcher::PlaceWith(const ServiceInfo& info) {
+void Dispatcher::Forget(const std::string& service_id) { services_.erase(service_id); }
+
+Placement Dispatcher::Place(const ServiceInfo& info) {
   if (!info.request.ok()) return {std::string(st::kFailed), info.request.status().message(), "", ""};
   const scheduler::Request& req = *info.request;
   auto candidates = clusters_.Candidates();
@@ -154,9 +163,9 @@ asio::awaitable<void> Dispatcher::RunDeploy(std::string service_id, int64_t numb
     }
   } guard{this, alive, service_id, number, handed_over};
 
-  auto svc = store_.GetStoredService(service_id);
+  auto svc = Service(service_id);
   if (!svc.ok()) co_return;  // deleted meanwhile
-  Placement p = Place(*svc);
+  Placement p = Place(**svc);
   const std::string requested(st::kRequested);
   if (p.cluster_id.empty()) {
     co_await Fail(service_id, number, requested, "", p.status, p.status_detail);

@@ -77,9 +77,24 @@ class Dispatcher {
              const Clock& clock, DispatchOptions opts);
   ~Dispatcher();
 
+  // A service as deploying needs it, derived once per version of its document.
+  struct ServiceInfo {
+    std::string id;
+    std::string owner_id;
+    std::string job_name;
+    std::string doc_text;  // the stored document this was derived from
+    Result<scheduler::Request> request;
+    std::string body_head;  // the deploy body up to the instance number: `{...,"instance_number":`
+  };
+  // The service from the cache, or from the store on a miss (NotFound if it does not exist). A
+  // cached service stays until Forget, which changes of its document and deletions must call; a
+  // write for a service deleted meanwhile fails in the store all the same.
+  Result<std::shared_ptr<const ServiceInfo>> Service(const std::string& id);
+  void Forget(const std::string& service_id);
+
   // Runs the root scheduler for a new instance of `svc` and reserves what it needs on the chosen
   // cluster at once, so that the next decisions see it even before this one is stored.
-  Placement Place(const StoredService& svc);
+  Placement Place(const ServiceInfo& svc);
   // Hands over an instance whose placement on `cluster_id` is stored. Idempotent while it runs.
   void Send(const std::string& service_id, int64_t number, const std::string& cluster_id);
   // Completes once the cluster's queue of deliveries is shorter than max_queued_per_cluster.
@@ -112,15 +127,7 @@ class Dispatcher {
   const HttpPool& pool() const { return pool_; }
 
  private:
-  // What deploying an instance of a service needs, derived once per version of its document.
-  struct ServiceInfo {
-    std::string doc_text;  // the stored document this was derived from
-    std::string job_name;
-    Result<scheduler::Request> request;
-    std::string body_head;  // the deploy body up to the instance number: `{...,"instance_number":`
-  };
   std::shared_ptr<const ServiceInfo> Info(const StoredService& svc);
-  Placement PlaceWith(const ServiceInfo& info);
 
   // One instance waiting to be handed to its cluster.
   struct Delivery {

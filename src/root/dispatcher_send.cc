@@ -83,15 +83,12 @@ asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
 
 asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
   std::weak_ptr<int> alive = alive_;
-  std::shared_ptr<const ServiceInfo> info;
-  if (auto it = services_.find(d.service_id); it != services_.end()) {
-    info = it->second;  // placed moments ago: the cache holds what the placement used
-  } else if (auto svc = store_.GetStoredService(d.service_id); svc.ok()) {
-    info = Info(*svc);
-  } else {
+  auto svc = Service(d.service_id);  // placed moments ago: usually cached
+  if (!svc.ok()) {
     Done(d.service_id, d.number);  // deleted meanwhile
     co_return;
   }
+  std::shared_ptr<const ServiceInfo> info = std::move(*svc);
 
   std::string error;
   const ClusterState* c = clusters_.Find(cluster_id);

@@ -134,6 +134,30 @@ TEST(DeployPath, Kill9DuringADeployBurstLosesNoAcknowledgedInstance) {
   }
 }
 
+TEST(DeployPath, AReplacedServiceIsDeployedWithItsNewDocument) {
+  TestRoot t("dp-put");
+  ApiClient admin = t->Admin();
+  auto fake = StartFake(t.root(), ClusterCfg("putc", 1'000'000, 200, 100'000));
+  json a = CreateApp(admin, Sla(json::array({Application("putapp", "test", json::array({Microservice("web")}))})), "putapp");
+  const std::string sid = Oid(admin.Get("/api/services/" + Oid(a)).json[0]);
+  ASSERT_EQ(admin.Post("/api/service/" + sid + "/instance", json::object()).status, 200u);
+  ASSERT_TRUE(WaitFor([&] { return fake->Instances().size() == 1; }));
+  EXPECT_EQ(fake->Instances()[0].body.value("memory", 0), 100);
+
+  json sla = Sla(json::array({Application("putapp", "test", json::array({Microservice("web", "test", {{"memory", 256}})}))}));
+  sla["applications"][0]["applicationID"] = Oid(a);
+  auto put = Put(admin, "/api/service/" + sid, sla);
+  ASSERT_EQ(put.status, 200u) << put.body;
+  ASSERT_EQ(admin.Post("/api/service/" + sid + "/instance", json::object()).status, 200u);
+  ASSERT_TRUE(WaitFor([&] { return fake->Instances().size() == 2; }));
+  for (auto& got : fake->Instances())
+    EXPECT_EQ(got.body.value("memory", 0), got.number == 0 ? 100 : 256) << "instance " << got.number;
+
+  // A deleted service takes no more instances, whatever the root had cached.
+  ASSERT_EQ(admin.Delete("/api/service/" + sid).status, 200u);
+  EXPECT_EQ(admin.Post("/api/service/" + sid + "/instance", json::object()).status, 404u);
+}
+
 json Push(const std::string& sid, int64_t number, const std::string& status) {
   return {{"jobs", json::array({{{"_id", sid},
                                  {"instance_list", json::array({{{"instance_number", number},

@@ -106,7 +106,7 @@ TEST_F(DispatcherTest, PlacementReservesAtOnce) {
   ASSERT_TRUE(registry.ApplyHeartbeat(*c, {{"memory", 25}, {"vcpus", 4}, {"virtualization", {"container"}}}).ok());
   GroupCommit commit(io, *store_);
   Dispatcher d(io, *store_, commit, registry, clock_, {});
-  auto svc = *store_->GetStoredService(sid_);
+  auto svc = **d.Service(sid_);
   // 25 MB free, 10 MB each: two placements fit before anything is stored, the third does not.
   EXPECT_EQ(d.Place(svc).cluster_id, cid);
   EXPECT_EQ(d.Place(svc).cluster_id, cid);
