@@ -1,4 +1,6 @@
 // Handing instances over to their clusters, and asking clusters to drop them.
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -51,14 +53,21 @@ size_t Dispatcher::queued() const {
 
 asio::awaitable<void> Dispatcher::WaitForRoom(const std::string& cluster_id) {
   std::weak_ptr<int> alive = alive_;
-  for (;;) {
+  {
     Outbox& box = outboxes_[cluster_id];
-    if (box.queue.size() < opts_.max_queued_per_cluster) co_return;
-    // Woken (cancelled) by a worker taking a delivery; the timeout only bounds a lost wake-up.
+    // First come, first served: nobody passes the ones already waiting.
+    if (box.queue.size() < opts_.max_queued_per_cluster && box.room_waiters.empty()) co_return;
+  }
+  for (;;) {
+    // A worker taking a delivery off the queue wakes the oldest waiter by cancelling its timer,
+    // which lets it pass; the timeout only bounds a wake-up that never comes.
     auto timer = std::make_shared<asio::steady_timer>(io_, std::chrono::seconds(1));
-    box.room_waiters.push_back(timer);
-    co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
-    if (alive.expired()) co_return;
+    outboxes_[cluster_id].room_waiters.push_back(timer);
+    auto [ec] = co_await timer->async_wait(asio::as_tuple(asio::use_awaitable));
+    if (alive.expired() || ec == asio::error::operation_aborted) co_return;
+    Outbox& box = outboxes_[cluster_id];
+    box.room_waiters.erase(std::remove(box.room_waiters.begin(), box.room_waiters.end(), timer), box.room_waiters.end());
+    if (box.queue.size() < opts_.max_queued_per_cluster) co_return;
   }
 }
 
@@ -72,8 +81,8 @@ asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
     }
     Delivery d = std::move(box.queue.front());
     box.queue.pop_front();
-    if (!box.room_waiters.empty()) {
-      box.room_waiters.front()->cancel();
+    if (!box.room_waiters.empty() && box.queue.size() < opts_.max_queued_per_cluster) {
+      box.room_waiters.front()->cancel();  // room for one more
       box.room_waiters.pop_front();
     }
     co_await Attempt(cluster_id, std::move(d));

@@ -65,12 +65,21 @@ TEST_F(DispatcherTest, DeployAnswersWaitWhileTheQueueIsFull) {
 
   bool room = false;
   size_t queued_at_room = 99;
+  std::vector<int> admitted;  // first come, first served
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
         co_await d.WaitForRoom(cid);
         room = true;
         queued_at_room = d.queued();
+        admitted.push_back(1);
+      },
+      asio::detached);
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        co_await d.WaitForRoom(cid);
+        admitted.push_back(2);
       },
       asio::detached);
   // Two connections at 50 ms per answer: the queue of 8 needs about 100 ms to drop below 4.
@@ -78,6 +87,8 @@ TEST_F(DispatcherTest, DeployAnswersWaitWhileTheQueueIsFull) {
   EXPECT_FALSE(room) << "a full queue must hold the answer back";
   ASSERT_TRUE(testing::PumpUntil(io, [&] { return room; }, std::chrono::seconds(5)));
   EXPECT_LT(queued_at_room, 4u);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return admitted.size() == 2; }, std::chrono::seconds(5)));
+  EXPECT_EQ(admitted, (std::vector<int>{1, 2}));
   ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(5)));
   EXPECT_EQ(server.requests, 10);
   EXPECT_LE(server.connections, 2);
