@@ -35,6 +35,7 @@ double NowS() {
 
 struct Ctx {
   oak::Url url;
+  std::string password;
   std::string token;
   std::vector<std::string> services;
   int64_t total = 0;
@@ -56,6 +57,15 @@ oak::Result<oak::ClientResponse> Call(const oak::Url& url, http::verb method, co
   return oak::HttpFetchSync(url, std::move(req));
 }
 
+// Access tokens live 10 minutes; a long run logs in again when one expires.
+bool Login(Ctx* ctx) {
+  auto r = Call(ctx->url, http::verb::post, "/api/auth/login", "",
+                json{{"username", "Admin"}, {"password", ctx->password}}.dump());
+  if (!r.ok() || r->status != 200) return false;
+  ctx->token = json::parse(r->body)["token"];
+  return true;
+}
+
 asio::awaitable<void> Worker(Ctx* ctx) {
   auto ex = co_await asio::this_coro::executor;
   for (;;) {
@@ -70,6 +80,16 @@ asio::awaitable<void> Worker(Ctx* ctx) {
     req.timeout = std::chrono::seconds(60);
     double t0 = NowS();
     auto res = co_await oak::HttpFetch(ex, ctx->url, std::move(req));
+    if (res.ok() && res->status == 401 && Login(ctx)) {
+      req = oak::ClientRequest{};
+      req.method = http::verb::post;
+      req.target = "/api/service/" + ctx->services[svc] + "/instance";
+      req.bearer = ctx->token;
+      req.body = "{}";
+      req.timeout = std::chrono::seconds(60);
+      t0 = NowS();
+      res = co_await oak::HttpFetch(ex, ctx->url, std::move(req));
+    }
     if (!res.ok() || res->status != 200) {
       ++ctx->refused;
       if (ctx->first_error.empty())
@@ -111,13 +131,11 @@ int main(int argc, char** argv) {
   auto url = oak::ParseUrl(root_url);
   if (!url.ok()) return 2;
   ctx.url = *url;
-  auto login = Call(ctx.url, http::verb::post, "/api/auth/login", "",
-                    json{{"username", "Admin"}, {"password", password}}.dump());
-  if (!login.ok() || login->status != 200) {
+  ctx.password = password;
+  if (!Login(&ctx)) {
     std::fprintf(stderr, "login failed\n");
     return 1;
   }
-  ctx.token = json::parse(login->body)["token"];
 
   // 10 services per application, several applications per request.
   const int per_app = 10;
@@ -162,6 +180,7 @@ int main(int argc, char** argv) {
     for (size_t s = 0; s < ctx.services.size(); ++s) {
       if (done[s]) continue;
       auto r = Call(ctx.url, http::verb::get, "/api/service/" + ctx.services[s], ctx.token, "");
+      if (r.ok() && r->status == 401) Login(&ctx);
       if (!r.ok() || r->status != 200) continue;
       json doc = json::parse(r->body, nullptr, false);
       int64_t running = 0, listed = 0;

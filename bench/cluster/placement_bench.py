@@ -127,6 +127,8 @@ def read_ready(path):
 
 
 def main():
+    # SIGTERM runs the cleanup in `finally`, like Ctrl-C.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--clusters", type=int, default=2 if QUICK else 10)
