@@ -10,14 +10,9 @@ namespace oak::cluster {
 using nlohmann::json;
 namespace st = model::status;
 
-namespace {
-
-// Statuses in which an instance occupies its node.
-bool Occupies(std::string_view s) {
+bool OccupiesNode(std::string_view s) {
   return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated || s == st::kRunning;
 }
-
-}  // namespace
 
 Manager::Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock, ManagerOptions opts)
     : store_(store), nodes_(nodes), bus_(bus), clock_(clock), opts_(opts), started_ms_(clock.NowMs()) {}
@@ -47,7 +42,7 @@ Status Manager::Load() {
     Instance inst{r.job_id, r.number, svc->second.job_name, r.node_id, r.status, r.status_detail, r.publicip,
                   r.updated_ms};
     NodeState* node = inst.node_id.empty() ? nullptr : nodes_.Find(inst.node_id);
-    if (node && Occupies(inst.status)) {
+    if (node && OccupiesNode(inst.status)) {
       nodes_.Allocate(*node, svc->second.req.need);
       inst.allocated = true;
     }
@@ -173,7 +168,7 @@ void Manager::SetStatus(Instance& inst, std::string_view status, std::string det
   inst.status = std::string(status);
   inst.detail = std::move(detail);
   inst.updated_ms = clock_.NowMs();
-  if (!Occupies(inst.status)) Release(inst);
+  if (!OccupiesNode(inst.status)) Release(inst);
   Persist(inst);
   if (on_change_) on_change_({inst.job_id, inst.number});
 }
@@ -245,7 +240,7 @@ std::vector<const Instance*> Manager::InstancesOn(const std::string& node_id) co
 void Manager::NodeLost(NodeState& node, const std::string& reason) {
   std::vector<Instance*> lost;
   for (auto& [k, inst] : instances_)
-    if (inst.node_id == node.rec.id && Occupies(inst.status)) lost.push_back(&inst);
+    if (inst.node_id == node.rec.id && OccupiesNode(inst.status)) lost.push_back(&inst);
   for (Instance* inst : lost) {
     std::string why = "node " + node.rec.name + " lost: " + reason;
     SetStatus(*inst, st::kFailed, why);

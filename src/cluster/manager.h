@@ -30,6 +30,9 @@ class Bus {
 
 using InstanceKey = std::pair<std::string, int64_t>;  // job_id, instance number
 
+// Statuses in which an instance counts against its node: NODE_SCHEDULED, CREATING, CREATED, RUNNING.
+bool OccupiesNode(std::string_view status);
+
 struct Instance {
   std::string job_id;
   int64_t number = 0;

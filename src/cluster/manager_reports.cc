@@ -10,14 +10,6 @@ namespace oak::cluster {
 using nlohmann::json;
 namespace st = model::status;
 
-namespace {
-
-bool Occupies(std::string_view s) {
-  return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated || s == st::kRunning;
-}
-
-}  // namespace
-
 void Manager::Drop(std::string_view topic, const Status& why) {
   ++counters_.dropped_messages;
   spdlog::warn("msg=\"dropped MQTT message\" topic=\"{}\" error=\"{}\"", topic.substr(0, 200), why.message());
@@ -47,7 +39,7 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
   if (listed) {
     for (const ReportedInstance& ri : *listed) {
       Instance* inst = FindByName(ri.job_name, ri.instance);
-      bool live = Occupies(ri.status);
+      bool live = OccupiesNode(ri.status);
       if (!inst || (!inst->node_id.empty() && inst->node_id != node.rec.id)) {
         // Unknown here, or replaced on another node while this one was away: never run it twice.
         if (live || ri.status == st::kCompleted || ri.status == st::kFailed || ri.status == st::kDead) {
@@ -56,7 +48,7 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
         }
         continue;
       }
-      if (inst->node_id.empty() && live && !Occupies(inst->status)) {
+      if (inst->node_id.empty() && live && !OccupiesNode(inst->status)) {
         // Lost with its node and not placed elsewhere since: the node still runs it, adopt it back.
         auto svc = services_.find(inst->job_id);
         if (svc != services_.end()) {
@@ -81,7 +73,7 @@ void Manager::OnJob(NodeState& node, std::string_view payload) {
     if (ev->status == st::kUndeployed) return;  // confirms a delete we sent
     Drop("nodes/" + node.rec.id + "/job",
          Status::NotFound("instance: " + ev->job_name + "/" + std::to_string(ev->instance) + " is not on this node"));
-    if (Occupies(ev->status)) {
+    if (OccupiesNode(ev->status)) {
       ++counters_.stray_deletes;
       SendDelete(node.rec.id, ev->job_name, ev->instance);
     }
@@ -94,11 +86,11 @@ void Manager::OnJob(NodeState& node, std::string_view payload) {
     status = std::string(st::kFailed);
     if (ev->detail.empty()) ev->detail = "removed by node " + node.rec.name;
   }
-  if (!Occupies(inst->status) && Occupies(status) && inst->status != st::kNodeScheduled) {
+  if (!OccupiesNode(inst->status) && OccupiesNode(status) && inst->status != st::kNodeScheduled) {
     // A late event for an instance that already ended (e.g. RUNNING after DEAD): keep the end.
     if (inst->status == st::kCompleted || inst->status == st::kDead) return;
   }
-  if (Occupies(status) && !inst->allocated) {
+  if (OccupiesNode(status) && !inst->allocated) {
     auto svc = services_.find(inst->job_id);
     if (svc != services_.end()) {
       nodes_.Allocate(node, svc->second.req.need);

@@ -41,23 +41,6 @@ Result<std::pair<std::string, uint16_t>> SplitHostPort(const std::string& s) {
   return std::make_pair(host, static_cast<uint16_t>(port));
 }
 
-// Reads a secret file, or creates it with fresh random content. The file is private (0600).
-Result<std::string> LoadOrCreateSecret(const std::string& path, size_t bytes) {
-  if (auto existing = ReadFile(path); existing.ok() && !existing->empty()) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 && (st.st_mode & 077) != 0) {
-      spdlog::warn("msg=\"secret file readable by others; fixing mode\" path={}", path);
-      ::chmod(path.c_str(), 0600);
-    }
-    std::string v = *existing;
-    while (!v.empty() && (v.back() == '\n' || v.back() == ' ')) v.pop_back();
-    return v;
-  }
-  std::string fresh = RandomHex(bytes);
-  OAK_RETURN_IF_ERROR(WriteFileAtomic(path, fresh + "\n", 0600));
-  return fresh;
-}
-
 Status BootstrapAdmin(Store& store, const Clock& clock, const std::string& password) {
   auto existing = store.GetUserByName("Admin");
   if (existing.ok()) return Status::Ok();
