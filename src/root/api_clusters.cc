@@ -50,24 +50,34 @@ boost::asio::awaitable<HttpResponse> RootApi::ClusterInformation(HttpRequest& re
   }
   ClusterState& c = **cluster;
   if (Status s = d_.clusters.ApplyHeartbeat(c, *body); !s.ok()) co_return HttpResponse::FromStatus(s);
-  // A heartbeat's aggregates are kept; a status push changes only instances. Either way the
-  // whole report is one op of the group commit, and the cluster hears "ok" once it committed.
+  // A heartbeat's aggregates are kept; a status push changes only instances. The reports go
+  // through the group commit in slices of kReportSlice instances, one op each, so that a cluster
+  // listing tens of thousands of instances does not hold the event loop for long (each instance
+  // costs a read even when unchanged). Reports are idempotent: should a slice fail, the cluster
+  // hears an error and sends them again. It hears "ok" once every slice committed.
+  constexpr size_t kReportSlice = 512;
   std::optional<ClusterRecord> rec;
   if (!IsStatusPush(*body)) rec = c.rec;
   const std::string cluster_id = c.rec.id;
-  size_t changed = 0;
-  Status s = co_await d_.commit.Write(
-      [&]() -> Status {
-        if (!reports.empty()) {
-          auto n = d_.dispatcher.ApplyJobReports(cluster_id, reports);
-          if (!n.ok()) return n.status();
-          changed = *n;
-        }
-        return rec ? d_.store.UpsertCluster(*rec) : Status::Ok();
-      },
-      boost::asio::use_awaitable);
-  if (!s.ok()) co_return HttpResponse::FromStatus(s);
-  status_updates_ += changed;
+  std::span<const JobReport> rest(reports);
+  do {
+    std::span<const JobReport> slice = rest.first(std::min(rest.size(), kReportSlice));
+    rest = rest.subspan(slice.size());
+    const bool last = rest.empty();
+    size_t changed = 0;
+    Status s = co_await d_.commit.Write(
+        [&]() -> Status {
+          if (!slice.empty()) {
+            auto n = d_.dispatcher.ApplyJobReports(cluster_id, slice);
+            if (!n.ok()) return n.status();
+            changed = *n;
+          }
+          return last && rec ? d_.store.UpsertCluster(*rec) : Status::Ok();
+        },
+        boost::asio::use_awaitable);
+    if (!s.ok()) co_return HttpResponse::FromStatus(s);
+    status_updates_ += changed;
+  } while (!rest.empty());
   d_.dispatcher.ClusterAvailable();
   co_return HttpResponse::Json(200, {{"message", "ok"}});
 }

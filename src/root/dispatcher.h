@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -112,9 +113,9 @@ class Dispatcher {
   Status Resume();
   // Applies checked reports from `cluster_id`; answers how many instances changed. Reports that
   // change nothing write nothing. Instances the root does not know (deleted meanwhile, or placed
-  // elsewhere) are undeployed at that cluster. Meant to run inside a GroupCommit op, so that a
-  // whole report is one transaction.
-  Result<size_t> ApplyJobReports(const std::string& cluster_id, const std::vector<JobReport>& reports);
+  // elsewhere) are undeployed at that cluster. Meant to run inside a GroupCommit op, so that the
+  // reports are one transaction.
+  Result<size_t> ApplyJobReports(const std::string& cluster_id, std::span<const JobReport> reports);
 
   // A cluster reported in: instances held back since the restart can be scheduled now.
   void ClusterAvailable();

@@ -55,7 +55,7 @@ Result<std::vector<JobReport>> ParseJobReports(const json& jobs) {
   return out;
 }
 
-Result<size_t> Dispatcher::ApplyJobReports(const std::string& cluster_id, const std::vector<JobReport>& reports) {
+Result<size_t> Dispatcher::ApplyJobReports(const std::string& cluster_id, std::span<const JobReport> reports) {
   size_t changed = 0;
   const int64_t now = clock_.NowMs();
   for (const JobReport& r : reports) {

@@ -214,7 +214,7 @@ TEST(DeployPath, AReportOfManyInstancesIsOneTransaction) {
   ASSERT_TRUE(WaitFor([&] { return Metric(t, "oak_dispatch_in_flight") == 0; }));
   const double commits = Metric(t, "oak_store_commits_total");
   const double updates = Metric(t, "oak_instance_status_updates_total");
-  ASSERT_EQ(fake->Heartbeat(), 200u);  // reports all 200 RUNNING
+  ASSERT_EQ(fake->Heartbeat(), 200u);  // reports all 200 RUNNING: one slice, one op
   EXPECT_EQ(Metric(t, "oak_instance_status_updates_total") - updates, 200.0);
   EXPECT_LE(Metric(t, "oak_store_commits_total") - commits, 2.0) << "one commit per reported instance?";
   auto svc = admin.Get("/api/service/" + sid);
