@@ -4,8 +4,8 @@
 // until the root answers), accepts every deploy on their loopback ports, and sends each stand-in's
 // heartbeat every second with a capacity that never runs out, so that the root's dispatcher always
 // finds a place. A heartbeat reports the instances received since the previous one as RUNNING,
-// once: re-reporting tens of thousands of unchanged instances every second would measure the
-// stand-in, not the root.
+// once (beyond 2,000, in status pushes right after it): re-reporting tens of thousands of
+// unchanged instances every second would measure the stand-in, not the root.
 //
 // SIGUSR1 starts a status-push phase of `--push-seconds` seconds: one thread per stand-in sends
 // pushes (bodies with only `jobs`) of `--push-batch` held instances each, back to back, each
@@ -16,7 +16,8 @@
 //
 // The ready file receives the cluster ids once all are registered; the stats file is rewritten
 // after every round of heartbeats and at the end of a push phase:
-// `received=N held=N heartbeats=N failed_heartbeats=N pushes=N pushed=N failed_pushes=N push_s=S`.
+// `received=N held=N reported=N heartbeats=N failed_heartbeats=N pushes=N pushed=N failed_pushes=N
+// push_s=S`.
 // Stops on SIGTERM/SIGINT.
 #include <signal.h>
 
@@ -152,17 +153,18 @@ int main(int argc, char** argv) {
   PushTotals push;
   std::thread pusher;
   auto stats = [&] {
-    size_t received = 0, held = 0;
+    size_t received = 0, held = 0, reported = 0;
     for (auto& s : stand_ins) {
       received += s->received();
       held += s->held();
+      reported += s->reported();
     }
     char line[256];
     std::snprintf(line, sizeof line,
-                  "received=%zu held=%zu heartbeats=%zu failed_heartbeats=%zu pushes=%zu pushed=%zu "
+                  "received=%zu held=%zu reported=%zu heartbeats=%zu failed_heartbeats=%zu pushes=%zu pushed=%zu "
                   "failed_pushes=%zu push_s=%.3f\n",
-                  received, held, heartbeats.load(), failed.load(), push.pushes.load(), push.pushed.load(), push.failed.load(),
-                  push.seconds);
+                  received, held, reported, heartbeats.load(), failed.load(), push.pushes.load(),
+                  push.pushed.load(), push.failed.load(), push.seconds);
     return std::string(line);
   };
   auto next = Clock::now();

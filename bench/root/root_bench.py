@@ -441,7 +441,8 @@ def measure_pushes(fake, base, api, token, service_ids, tmp, root_pid, children)
         raise RuntimeError("push clusters did not register and heartbeat: " + push.output()[-1000:])
     run_wrk(base + "/", script=deploy_script(tmp, token, service_ids, "push"), duration=PUSH_DEPLOY_S)
     wait_for(lambda: metrics(api).get("oak_dispatch_in_flight", 1) == 0, 120, step=0.05)
-    time.sleep(2.5)  # heartbeats report the new instances RUNNING
+    # Heartbeats report the new instances RUNNING.
+    wait_for(lambda: read_stats(stats).get("reported", -1) >= read_stats(stats).get("held", 0), 60, step=0.2)
     held = read_stats(stats).get("held", 0)
     updates0 = metrics(api).get("oak_instance_status_updates_total", 0)
     cpu0 = cpu_seconds(root_pid)
@@ -575,7 +576,9 @@ def main():
             t = time.monotonic()
             wait_for(lambda: metrics(api).get("oak_dispatch_in_flight", 1) == 0, 120, step=0.05)
             res["drain_s"] = time.monotonic() - t
-            time.sleep(2.5)  # two heartbeats: the last instances are reported RUNNING
+            # The stand-in reports what it received as RUNNING once a second.
+            wait_for(lambda: read_stats(stats).get("reported", -1) >= read_stats(stats).get("held", 0), 60, step=0.2)
+            time.sleep(0.5)
             res["cluster_cpu_s"] = cpu_seconds(cluster.pid) - cluster_cpu0
             after = instance_counts(api)
             before = res["instances_nocluster"]

@@ -113,14 +113,30 @@ unsigned StandIn::Heartbeat() {
     fresh.swap(fresh_);
   }
   std::sort(fresh.begin(), fresh.end());
-  json body = {{"cpu_percent", 1.0},   {"memory_percent", 1.0},           {"vcpus", 1'000'000},
-               {"memory", 1'000'000'000}, {"vgpus", 0},                   {"virtualization", {"container"}},
-               {"supported_addons", json::array()}, {"active_nodes", 1}, {"jobs", Jobs(fresh, "RUNNING", name_ + "-worker")}};
-  unsigned code = Post(body.dump());
-  if (code != 200) {
-    std::lock_guard lock(mu_);  // report them again next time
-    fresh_.insert(fresh_.end(), fresh.begin(), fresh.end());
+  // At most kPerReport instances per body: the heartbeat carries the first ones, status pushes the
+  // rest, so that no body comes near the root's body limit (1 MiB by default) after a burst.
+  constexpr size_t kPerReport = 2000;
+  unsigned code = 0;
+  size_t sent = 0;
+  while (sent == 0 || sent < fresh.size()) {
+    const size_t n = std::min(kPerReport, fresh.size() - sent);
+    std::vector<InstanceKey> part(fresh.begin() + static_cast<std::ptrdiff_t>(sent),
+                                  fresh.begin() + static_cast<std::ptrdiff_t>(sent + n));
+    json body = {{"jobs", Jobs(part, "RUNNING", name_ + "-worker")}};
+    if (sent == 0) {
+      body.update({{"cpu_percent", 1.0}, {"memory_percent", 1.0}, {"vcpus", 1'000'000}, {"memory", 1'000'000'000},
+                   {"vgpus", 0}, {"virtualization", {"container"}}, {"supported_addons", json::array()},
+                   {"active_nodes", 1}});
+    }
+    code = Post(body.dump());
+    if (code != 200) break;
+    sent += n;
+    if (n == 0) break;
   }
+  std::lock_guard lock(mu_);
+  reported_ += sent;
+  // Report the rest again next time.
+  fresh_.insert(fresh_.end(), fresh.begin() + static_cast<std::ptrdiff_t>(sent), fresh.end());
   return code;
 }
 
@@ -147,6 +163,11 @@ std::pair<unsigned, size_t> StandIn::Push(size_t batch) {
 size_t StandIn::received() const {
   std::lock_guard lock(mu_);
   return received_;
+}
+
+size_t StandIn::reported() const {
+  std::lock_guard lock(mu_);
+  return reported_;
 }
 
 size_t StandIn::held() const {

@@ -32,7 +32,8 @@ class StandIn {
   Status Register();  // with the root, as `name`
 
   // A full heartbeat with a capacity that never runs out; reports the instances received since
-  // the last one as RUNNING, once. Answers the root's HTTP status (0: no answer).
+  // the last one as RUNNING, once (beyond 2,000 of them, in status pushes after the heartbeat).
+  // Answers the root's HTTP status (0: no answer).
   unsigned Heartbeat();
   // A status push (a body with only `jobs`) of up to `batch` held instances, taken in turn from
   // where the previous push stopped. Each pass over the held instances reports them with the other
@@ -42,6 +43,7 @@ class StandIn {
 
   size_t received() const;  // deploy requests accepted
   size_t held() const;      // distinct instances held now
+  size_t reported() const;  // instances reported RUNNING so far
   const std::string& id() const { return id_; }
 
  private:
@@ -57,6 +59,7 @@ class StandIn {
   std::set<InstanceKey> held_;
   std::vector<InstanceKey> fresh_;  // received since the last heartbeat
   size_t received_ = 0;
+  size_t reported_ = 0;
   std::vector<InstanceKey> push_order_;  // snapshot of held_ that pushes walk through
   size_t push_next_ = 0;
   size_t push_pass_ = 0;
