@@ -3,6 +3,7 @@
 #include <openssl/crypto.h>
 
 #include <charconv>
+#include <map>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -151,14 +152,20 @@ HttpResponse ClusterApi::UndeployInstance(HttpRequest& req) {
 HttpResponse ClusterApi::ListNodes(HttpRequest& req) {
   if (!FromRoot(req) && !SecretEquals(req.BearerToken(), d_.node_token))
     return HttpResponse::Error(401, "missing or wrong token (cluster secret or node token)");
+  // One pass over the instances, not one per node.
+  std::map<std::string, json> placed;
+  for (const auto& [key, inst] : d_.manager.instances()) {
+    if (inst.node_id.empty()) continue;
+    json& list = placed[inst.node_id];
+    if (list.is_null()) list = json::array();
+    list.push_back({{"job_id", inst.job_id}, {"job_name", inst.job_name}, {"instance_number", inst.number},
+                    {"status", inst.status}});
+  }
   json out = json::array();
   for (const NodeState* n : d_.nodes.Nodes()) {
     json j = d_.nodes.ToJson(*n);
-    json list = json::array();
-    for (const Instance* inst : d_.manager.InstancesOn(n->rec.id))
-      list.push_back({{"job_id", inst->job_id}, {"job_name", inst->job_name}, {"instance_number", inst->number},
-                      {"status", inst->status}});
-    j["instances"] = std::move(list);
+    auto it = placed.find(n->rec.id);
+    j["instances"] = it == placed.end() ? json::array() : std::move(it->second);
     out.push_back(std::move(j));
   }
   return HttpResponse::Json(200, out);

@@ -230,13 +230,6 @@ const Instance* Manager::Find(const InstanceKey& k) const {
   return it == instances_.end() ? nullptr : &it->second;
 }
 
-std::vector<const Instance*> Manager::InstancesOn(const std::string& node_id) const {
-  std::vector<const Instance*> out;
-  for (const auto& [k, inst] : instances_)
-    if (inst.node_id == node_id) out.push_back(&inst);
-  return out;
-}
-
 void Manager::NodeLost(NodeState& node, const std::string& reason) {
   std::vector<Instance*> lost;
   for (auto& [k, inst] : instances_)

@@ -85,7 +85,6 @@ class Manager {
   void Flush() { FlushUnsaved(); }
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
-  std::vector<const Instance*> InstancesOn(const std::string& node_id) const;
 
   struct Counters {
     uint64_t dropped_messages = 0;

@@ -34,10 +34,10 @@ void Manager::OnMessage(std::string_view topic, std::string_view payload) {
 void Manager::OnInformation(NodeState& node, std::string_view payload) {
   auto report = ParseNodeReport(payload);
   if (!report.ok()) return Drop("nodes/" + node.rec.id + "/information", report.status());
-  auto listed = report->instances;
-  bool revived = nodes_.ApplyReport(node, std::move(*report));
+  const bool listed = report->instances.has_value();
+  bool revived = nodes_.ApplyReport(node, std::move(*report));  // keeps the list as node.reported
   if (listed) {
-    for (const ReportedInstance& ri : *listed) {
+    for (const ReportedInstance& ri : node.reported) {
       Instance* inst = FindByName(ri.job_name, ri.instance);
       bool live = OccupiesNode(ri.status);
       if (!inst || (!inst->node_id.empty() && inst->node_id != node.rec.id)) {
