@@ -7,7 +7,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEB_PACKAGES := build-essential cmake ccache pkg-config git curl ca-certificates python3 \
   libboost1.81-dev nlohmann-json3-dev libsqlite3-dev sqlite3 libpq-dev libjwt-dev libsodium-dev \
   libspdlog-dev libfmt-dev libcli11-dev libmosquitto-dev libgtest-dev libgmock-dev libbenchmark-dev \
-  wrk procps mosquitto mosquitto-clients libssl-dev
+  wrk procps mosquitto mosquitto-clients libssl-dev \
+  runc skopeo umoci docker-registry busybox-static nftables iproute2
 
 .PHONY: deps build test up bench clean
 

@@ -31,6 +31,9 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "root"))
+from root_bench import Child, free_port, proc_status_kb, wait_for  # noqa: E402  (shared process helpers)
+
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ADMIN_PW = "bench-admin-pw"
 CLUSTER_TOKEN = "bench-cluster-token"
@@ -41,74 +44,12 @@ def log(msg):
     print(f"[placement-bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
-class Child:
-    """A process we started; stopped by its PID only."""
-
-    def __init__(self, argv, log_path, name):
-        self.name = name
-        self.log_path = log_path
-        self.log_file = open(log_path, "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-
-    @property
-    def pid(self):
-        return self.proc.pid
-
-    def running(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=15):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.log_file.close()
-
-    def tail(self, n=20):
-        try:
-            with open(self.log_path, "rb") as f:
-                return b"\n".join(f.read().splitlines()[-n:]).decode(errors="replace")
-        except OSError:
-            return ""
-
-
-def status_kb(pid):
-    out = {}
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM", "Threads"):
-                    out[key] = int(rest.split()[0])
-    except OSError:
-        pass
-    return out
-
-
 def children_of(pid):
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(p) for p in f.read().split()]
     except OSError:
         return []
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond, timeout, step=0.2):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(step)
-    return cond()
 
 
 def get_json(url, token=None, body=None):
@@ -163,7 +104,7 @@ def main():
         root = start([oak, "root", "--data-dir", os.path.join(tmp, "root"), "--listen", "127.0.0.1:0",
                       "--ready-file", os.path.join(tmp, "root.ready"), "--admin-password", ADMIN_PW,
                       "--cluster-token", CLUSTER_TOKEN, "--log-level", "warn", "--heartbeat-interval", "2"], "root")
-        assert wait_for(lambda: os.path.exists(os.path.join(tmp, "root.ready")), 15), root.tail()
+        assert wait_for(lambda: os.path.exists(os.path.join(tmp, "root.ready")), 15), root.output()[-3000:]
         root_url = read_ready(os.path.join(tmp, "root.ready"))
 
         token = get_json(root_url + "/api/auth/login", body={"username": "Admin", "password": ADMIN_PW})["token"]
@@ -177,7 +118,7 @@ def main():
                                    "--listen", "127.0.0.1:0", "--mqtt-listen", f"127.0.0.1:{free_port()}",
                                    "--node-token", NODE_TOKEN, "--ready-file", ready, "--log-level", "warn"],
                                   f"cluster{i}"))
-            assert wait_for(lambda: os.path.exists(ready), 15), clusters[-1].tail()
+            assert wait_for(lambda: os.path.exists(ready), 15), clusters[-1].output()[-3000:]
         for i in range(a.clusters):
             url = read_ready(os.path.join(tmp, f"c{i}.ready"))
             sims.append(start([oak, "sim", "--cluster", url, "--node-token", NODE_TOKEN, "--nodes", str(per_cluster),
@@ -196,26 +137,13 @@ def main():
         log(f"{active_nodes()} of {per_cluster * a.clusters} nodes active at the root after "
             f"{result['seconds_to_all_nodes_active']:.1f} s")
         if not ok:
-            raise SystemExit("not all nodes became active; sim log:\n" + sims[0].tail())
+            raise SystemExit("not all nodes became active; sim log:\n" + sims[0].output()[-3000:])
 
         # Idle footprints.
         time.sleep(5)
-        c0 = status_kb(clusters[0].pid)
+        c0 = proc_status_kb(clusters[0].pid)
         result["cluster_idle_rss_mb"] = c0.get("VmRSS", 0) / 1024
         result["cluster_idle_nodes"] = per_cluster
-        single_ready = os.path.join(tmp, "single")
-        node = start([oak, "node", "--data-dir", single_ready, "--cluster", read_ready(os.path.join(tmp, "c0.ready")),
-                      "--node-token", NODE_TOKEN, "--name", "single", "--runtime", "simulated",
-                      "--log-level", "warn"], "node")
-        sleeper = start(["sleep", "600"], "sleep")
-        time.sleep(8)
-        result["node_idle_rss_mb"] = status_kb(node.pid).get("VmRSS", 0) / 1024
-        result["sleep_rss_mb"] = status_kb(sleeper.pid).get("VmRSS", 0) / 1024
-        log(f"idle RSS: oak cluster with {per_cluster} nodes {result['cluster_idle_rss_mb']:.1f} MB "
-            f"(goal <= 20 MB); one oak node {result['node_idle_rss_mb']:.1f} MB (goal <= 10 MB); "
-            f"sleep {result['sleep_rss_mb']:.1f} MB")
-        node.stop()
-        sleeper.stop()
 
         # The burst.
         deploy = subprocess.run([os.path.join(build, "bench/cluster/oak_bench_deploy"), "--root", root_url,
@@ -233,11 +161,28 @@ def main():
         peaks = {}
         for c in children:
             if c.running():
-                peaks[c.name] = status_kb(c.pid).get("VmHWM", 0) / 1024
+                peaks[c.name] = proc_status_kb(c.pid).get("VmHWM", 0) / 1024
                 for kid in children_of(c.pid):
-                    peaks[c.name + "/mosquitto"] = status_kb(kid).get("VmHWM", 0) / 1024
+                    peaks[c.name + "/mosquitto"] = proc_status_kb(kid).get("VmHWM", 0) / 1024
         result["peak_rss_mb"] = peaks
         log("peak RSS (MB): " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(peaks.items())))
+
+        # Last: a node stopped with SIGTERM stays a placement candidate until the cluster's node
+        # timeout, so it must not be there while the burst is placed.
+        single_ready = os.path.join(tmp, "single")
+        node = start([oak, "node", "--data-dir", single_ready, "--cluster", read_ready(os.path.join(tmp, "c0.ready")),
+                      "--node-token", NODE_TOKEN, "--name", "single", "--runtime", "simulated",
+                      "--log-level", "warn"], "node")
+        sleeper = start(["sleep", "600"], "sleep")
+        time.sleep(8)
+        result["node_idle_rss_mb"] = proc_status_kb(node.pid).get("VmRSS", 0) / 1024
+        result["sleep_rss_mb"] = proc_status_kb(sleeper.pid).get("VmRSS", 0) / 1024
+        log(f"idle RSS: oak cluster with {per_cluster} nodes {result['cluster_idle_rss_mb']:.1f} MB "
+            f"(goal <= 20 MB, measured before the burst); one oak node {result['node_idle_rss_mb']:.1f} MB "
+            f"(goal <= 10 MB); sleep {result['sleep_rss_mb']:.1f} MB")
+        node.stop()
+        sleeper.stop()
+
     finally:
         for c in reversed(children):
             c.stop()
