@@ -103,7 +103,8 @@ asio::awaitable<HttpResponse> ClusterApi::RegisterNode(HttpRequest& req) {
                                      {"MQTT_BROKER_HOST", d_.mqtt_host},
                                      {"mqtt_username", d_.broker ? id : ""},
                                      {"mqtt_password", password},
-                                     {"report_interval_s", d_.report_interval_s}});
+                                     {"report_interval_s", d_.report_interval_s},
+                                     {"subnet", (*node)->rec.subnet}});
 }
 
 asio::awaitable<Status> ClusterApi::AddCredentials(const Broker::ClientSpec* spec) {

@@ -105,6 +105,10 @@ Result<NodeDescription> ParseNodeDescription(const json& body) {
   OAK_RETURN_IF_ERROR(ReadStrings(body, "virtualization", &d.virtualization));
   OAK_RETURN_IF_ERROR(ReadStrings(body, "supported_addons", &d.addons));
   if (d.virtualization.empty()) d.virtualization = {"container"};
+  if (!Absent(body, "subnet_wanted")) {
+    if (!body["subnet_wanted"].is_boolean()) return Status::Invalid("subnet_wanted: expected true or false");
+    d.subnet_wanted = body["subnet_wanted"].get<bool>();
+  }
   std::string loc;
   OAK_RETURN_IF_ERROR(ReadString(body, "location", &loc, 64));
   if (!loc.empty()) {

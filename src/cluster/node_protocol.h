@@ -29,6 +29,7 @@ struct NodeDescription {
   std::vector<std::string> virtualization;
   std::vector<std::string> addons;
   std::optional<scheduler::GeoPoint> location;
+  bool subnet_wanted = false;  // the node runs real networking and needs an instance subnet
 };
 Result<NodeDescription> ParseNodeDescription(const nlohmann::json& body);
 bool IsValidNodeName(std::string_view name);

@@ -64,11 +64,28 @@ void NodeRegistry::Add(std::unique_ptr<NodeState> n) {
   Refresh(*p);
 }
 
+std::string FreeSubnet(const std::set<std::string>& used) {
+  // 10.18.0.0/16 in /26 steps, as Oakestra's worker subnets: 1,024 nodes per cluster.
+  for (int i = 0; i < 1024; ++i) {
+    std::string s = "10.18." + std::to_string(i / 4) + "." + std::to_string((i % 4) * 64) + "/26";
+    if (!used.count(s)) return s;
+  }
+  return "";
+}
+
 Result<NodeState*> NodeRegistry::Register(const NodeDescription& desc) {
   NodeState* n = FindByName(desc.host);
   bool fresh = n == nullptr;
-  NodeRecord rec = fresh ? NodeRecord{NewObjectId(), desc.host, {}, clock_.NowMs()} : n->rec;
+  NodeRecord rec = fresh ? NodeRecord{NewObjectId(), desc.host, {}, clock_.NowMs(), ""} : n->rec;
   rec.info = DescriptionJson(desc);
+  if (desc.subnet_wanted && rec.subnet.empty()) {
+    std::set<std::string> used;
+    for (const auto& [id, other] : nodes_) {
+      if (!other->rec.subnet.empty()) used.insert(other->rec.subnet);
+    }
+    rec.subnet = FreeSubnet(used);
+    if (rec.subnet.empty()) spdlog::warn("msg=\"no instance subnet left for node\" node={}", desc.host);
+  }
   OAK_RETURN_IF_ERROR(store_.PutNode(rec));
   if (fresh) {
     auto owned = std::make_unique<NodeState>();

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,6 +43,9 @@ struct Aggregates {
   double cpu_percent = 0, memory_percent = 0;  // means over active nodes
   std::vector<std::string> virtualization, addons, architectures;
 };
+
+// The lowest /26 of 10.18.0.0/16 not in `used`, or "" when all are taken.
+std::string FreeSubnet(const std::set<std::string>& used);
 
 class NodeRegistry {
  public:

@@ -20,6 +20,9 @@ CREATE TABLE instances(job_id TEXT NOT NULL REFERENCES services(job_id) ON DELET
   publicip TEXT NOT NULL, updated_ms INTEGER NOT NULL,
   PRIMARY KEY(job_id, number)) WITHOUT ROWID;
 )sql",
+    R"sql(
+ALTER TABLE nodes ADD COLUMN subnet TEXT NOT NULL DEFAULT '';
+)sql",
 };
 
 #define PREPARE(var, sql)                     \
@@ -45,16 +48,16 @@ class SqliteStore final : public Store {
   }
 
   Status PutNode(const NodeRecord& n) override {
-    PREPARE(s, "INSERT OR REPLACE INTO nodes(id, name, info, registered_ms) VALUES(?, ?, ?, ?)");
-    return s.Bind(1, n.id).Bind(2, n.name).Bind(3, n.info.dump()).Bind(4, n.registered_ms).Run();
+    PREPARE(s, "INSERT OR REPLACE INTO nodes(id, name, info, registered_ms, subnet) VALUES(?, ?, ?, ?, ?)");
+    return s.Bind(1, n.id).Bind(2, n.name).Bind(3, n.info.dump()).Bind(4, n.registered_ms).Bind(5, n.subnet).Run();
   }
 
   Result<std::vector<NodeRecord>> ListNodes() override {
-    PREPARE(s, "SELECT id, name, info, registered_ms FROM nodes ORDER BY name");
+    PREPARE(s, "SELECT id, name, info, registered_ms, subnet FROM nodes ORDER BY name");
     std::vector<NodeRecord> out;
     while (s.Step()) {
       json info = json::parse(s.Text(2), nullptr, false);
-      out.push_back({s.Text(0), s.Text(1), info.is_object() ? info : json::object(), s.Int(3)});
+      out.push_back({s.Text(0), s.Text(1), info.is_object() ? info : json::object(), s.Int(3), s.Text(4)});
     }
     if (!s.status().ok()) return s.status();
     return out;

@@ -20,6 +20,7 @@ struct NodeRecord {
   std::string name;  // the node's `host`: its identity within the cluster
   nlohmann::json info = nlohmann::json::object();  // the registration body (static description)
   int64_t registered_ms = 0;
+  std::string subnet;  // the node's instance subnet ("10.18.0.64/26"), empty when it asked for none
 };
 
 struct ServiceDoc {

@@ -89,7 +89,9 @@ asio::awaitable<void> NodeAgent::RegisterOnce(std::shared_ptr<bool> alive) {
   req.target = "/api/node/register";
   req.bearer = opts_.node_token;
   req.timeout = opts_.register_timeout;
-  req.body = RegistrationBody(info_, runtime_.Virtualizations(), opts_.supported_addons).dump();
+  json body = RegistrationBody(info_, runtime_.Virtualizations(), opts_.supported_addons);
+  if (opts_.on_subnet) body["subnet_wanted"] = true;
+  req.body = body.dump();
   Url url = cluster_;
   auto res = co_await HttpFetch(ex_, url, std::move(req));
   if (gate) gate->Release();
@@ -142,6 +144,7 @@ void NodeAgent::OnRegistered(const Registration& reg) {
     PersistId();
   }
   topic_prefix_ = "nodes/" + id_ + "/";
+  if (opts_.on_subnet) opts_.on_subnet(reg.subnet);
   spdlog::log(opts_.routine_log_level, "msg=\"registered\" host={} id={} broker={}:{}", info_.host, id_,
                reg.broker_host.empty() ? cluster_.host : reg.broker_host, reg.broker_port);
   ConnectMqtt(reg);

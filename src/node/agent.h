@@ -54,6 +54,9 @@ struct AgentOptions {
   int refusals_before_reregister = 2;
   std::vector<std::string> supported_addons;
   uint64_t seed = 0;  // back-off jitter; 0: random
+  // Set by a node that runs real networking: registration asks the cluster for an instance subnet,
+  // and every answer hands it ("" when the cluster has none left) to this callback on the loop.
+  std::function<void(const std::string& subnet)> on_subnet;
   // Level of the per-node routine lines (registered, connected, instance status changes); `oak sim`
   // lowers it to debug so that a thousand nodes do not flood the log.
   spdlog::level::level_enum routine_log_level = spdlog::level::info;

@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "node/run.h"
+#include "node/runtime/shim.h"
 
 namespace oak::node {
 
@@ -54,6 +55,17 @@ void AddNodeCommands(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--runtime", sim->common.runtime, "Workload runtime (only: simulated)")
       ->envname("OAK_RUNTIME")->check(CLI::IsMember({"simulated"}))->capture_default_str();
   cmd->callback([sim, &run] { run = [sim] { return RunSim(*sim); }; });
+
+  // Started by the runc runtime, one per container; not meant to be run by hand.
+  auto shim = std::make_shared<ShimOptions>();
+  cmd = app.add_subcommand("shim", "");  // an empty description hides it from --help
+  cmd->add_option("--bundle", shim->bundle)->required();
+  cmd->add_option("--id", shim->id)->required();
+  cmd->add_option("--runc", shim->runc);
+  cmd->add_option("--runc-root", shim->runc_root)->required();
+  cmd->add_option("--cgroup", shim->cgroup);
+  cmd->add_option("--log-max", shim->log_max);
+  cmd->callback([shim, &run] { run = [shim] { return RunShim(*shim); }; });
 }
 
 }  // namespace oak::node

@@ -106,7 +106,7 @@ Result<Registration> ParseRegistration(std::string_view body) {
   if (r.id.empty()) return Status::Invalid("registration answer: id missing");
   if (r.id.find_first_of("/+#") != std::string::npos) return Status::Invalid("registration answer: id is not a topic level");
   for (auto [key, out] : {std::pair{"MQTT_BROKER_HOST", &r.broker_host}, {"mqtt_username", &r.username},
-                          {"mqtt_password", &r.password}}) {
+                          {"mqtt_password", &r.password}, {"subnet", &r.subnet}}) {
     if (Status s = ReadString(*j, key, *out); !s.ok()) return Status::Invalid("registration answer: " + s.message());
   }
   if (r.username.empty()) r.username = r.id;

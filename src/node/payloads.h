@@ -26,6 +26,7 @@ struct Registration {
   std::string username;     // defaults to the id
   std::string password;
   int report_interval_s = 0;  // 0: the cluster did not say
+  std::string subnet;         // the node's instance subnet, when it asked for one ("" otherwise)
 };
 // The cluster's 200 answer. The id must be usable as one MQTT topic level.
 Result<Registration> ParseRegistration(std::string_view body);
