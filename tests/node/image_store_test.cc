@@ -1,6 +1,9 @@
 // ImageStore against a real docker-registry, skopeo, umoci and overlayfs (as root).
 #include "node/runtime/image_store.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -198,6 +201,34 @@ TEST_F(ImageStoreTest, ErrorsNameTheReferenceAndCarryTheCause) {
   EXPECT_TRUE(fs::is_empty(store.dir() + "/tmp"));
 }
 
+// A registry that accepts connections and never answers: the pull ends at pull_timeout.
+TEST_F(ImageStoreTest, AStalledPullEndsAtTheTimeout) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  auto options = Options();
+  options.pull_timeout = std::chrono::seconds(1);
+  ImageStore store(options);
+  const std::string ref = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/stalled:1";
+  auto start = std::chrono::steady_clock::now();
+  auto r = store.Ensure(ref);
+  ASSERT_FALSE(r.ok());
+  EXPECT_LT(MillisSince(start), 5000);
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().message();
+  EXPECT_EQ(r.status().message(), "pull " + ref + ": skopeo timed out after 1 s");
+  EXPECT_TRUE(fs::is_empty(store.dir() + "/tmp"));
+}
+
 TEST_F(ImageStoreTest, PullsOciLayoutsAndArchives) {
   const std::string layout = dir_ / "layout", archive = dir_ / "image.tar";
   ASSERT_TRUE(BuildBusyboxLayout(layout, "web", {.httpd_port = 8081, .page = "from a layout"}).ok());
@@ -262,6 +293,16 @@ TEST_F(ImageStoreTest, InstancesGetTheirOwnWritableRootfs) {
   }
   EXPECT_FALSE(Mounted(c + "/rootfs"));
   EXPECT_TRUE(store.ReleaseRootfs(dir_ / "never-prepared").ok());
+  // Overlay options cannot carry a ':' in a path: such a bundle gets a copy instead.
+  const std::string odd = dir_ / "odd:bundle";
+  {
+    BundleGuard guard{store, odd};
+    ASSERT_TRUE(store.PrepareRootfs(*image, odd).ok());
+    EXPECT_FALSE(Mounted(odd + "/rootfs"));
+    EXPECT_TRUE(fs::is_regular_file(odd + "/rootfs/bin/busybox"));
+    ASSERT_TRUE(store.PrepareRootfs(*image, odd).ok());
+  }
+  EXPECT_FALSE(fs::exists(odd + "/rootfs"));
 
   ImageStore copying(Options(RootfsMode::kCopy));
   auto same = copying.Ensure(Ref("busybox:1"));

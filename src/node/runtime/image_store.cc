@@ -105,6 +105,16 @@ bool IsMountRoot(const std::string& path) {
   return self.st_dev != parent.st_dev;
 }
 
+// Non-throwing checks: an unreadable path counts as absent.
+bool IsDir(const std::string& path) {
+  std::error_code ec;
+  return fs::is_directory(path, ec);
+}
+bool Exists(const std::string& path) {
+  std::error_code ec;
+  return fs::exists(path, ec);
+}
+
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
 // Removes a directory tree and reports (rather than throws) a failure.
@@ -144,12 +154,16 @@ Status ImageStore::Init() {
   for (const char* sub : {"", "/layouts", "/rootfs", "/tmp"}) OAK_RETURN_IF_ERROR(EnsureDir(opts_.dir + sub));
   // Whatever is in tmp/ is an unfinished pull or unpack of an earlier run.
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(opts_.dir + "/tmp", ec)) {
-    spdlog::info("image store: removing unfinished {}", entry.path().string());
-    OAK_RETURN_IF_ERROR(RemoveTree(entry.path()));
+  std::vector<std::string> leftovers;
+  for (fs::directory_iterator it(opts_.dir + "/tmp", ec), end; !ec && it != end; it.increment(ec)) {
+    leftovers.push_back(it->path().string());
+  }
+  for (const auto& path : leftovers) {
+    spdlog::info("image store: removing unfinished {}", path);
+    OAK_RETURN_IF_ERROR(RemoveTree(path));
   }
   std::string index = opts_.dir + "/" + kIndexFile;
-  if (!fs::exists(index)) return Status::Ok();
+  if (!Exists(index)) return Status::Ok();
   auto j = ReadJson(index);
   if (!j.ok() || !j->is_object() || !j->contains("references") || !(*j)["references"].is_object()) {
     // Only the reference -> digest map is lost: images are pulled again (and found by digest).
@@ -218,14 +232,14 @@ Result<Image> ImageStore::Lookup(const std::string& reference, const ImageRef& r
   }
   if (digest.empty()) {
     // A reference pinned to a digest this store holds needs no pull.
-    if (ref.digest.empty() || !ValidDigest(ref.digest) || !fs::is_directory(LayoutDir(ref.digest))) {
+    if (ref.digest.empty() || !ValidDigest(ref.digest) || !IsDir(LayoutDir(ref.digest))) {
       return Status::NotFound("not cached");
     }
     digest = ref.digest;
     OAK_RETURN_IF_ERROR(Remember(key, digest));
   }
-  if (!fs::is_directory(RootfsDir(digest))) {
-    if (!fs::is_directory(LayoutDir(digest))) return Status::NotFound("not cached");
+  if (!IsDir(RootfsDir(digest))) {
+    if (!IsDir(LayoutDir(digest))) return Status::NotFound("not cached");
     OAK_RETURN_IF_ERROR(InstallDigest(digest, ""));
   }
   auto config = ConfigOf(digest);
@@ -281,13 +295,13 @@ Status ImageStore::InstallDigest(const std::string& digest, const std::string& p
   auto lock = DigestLock(digest);
   std::lock_guard lk(*lock);
   const std::string layout = LayoutDir(digest);
-  if (!fs::is_directory(layout)) {
+  if (!IsDir(layout)) {
     if (pulled_layout.empty()) return Status::NotFound("no cached layout for " + digest);
     SyncFileSystem(pulled_layout);
     if (::rename(pulled_layout.c_str(), layout.c_str()) != 0) return Status::Internal(Errno("cannot move pulled image to " + layout));
   }
   const std::string rootfs = RootfsDir(digest);
-  if (fs::is_directory(rootfs)) return Status::Ok();
+  if (IsDir(rootfs)) return Status::Ok();
   const std::string unpacking = opts_.dir + "/tmp/unpack-" + RandomHex(8);
   auto status = Unpack(layout, unpacking);
   if (status.ok()) {
@@ -353,7 +367,7 @@ Image ImageStore::MakeImage(const std::string& reference, const std::string& dig
 
 Status ImageStore::PrepareRootfs(const Image& image, const std::string& bundle_dir) {
   if (!init_status_.ok()) return init_status_;
-  if (!ValidDigest(image.digest) || image.rootfs != RootfsDir(image.digest) || !fs::is_directory(image.rootfs)) {
+  if (!ValidDigest(image.digest) || image.rootfs != RootfsDir(image.digest) || !IsDir(image.rootfs)) {
     return Status::NotFound("image " + image.reference + " (" + image.digest + ") is not in the store");
   }
   const std::string rootfs = bundle_dir + "/rootfs";
@@ -361,7 +375,7 @@ Status ImageStore::PrepareRootfs(const Image& image, const std::string& bundle_d
   std::error_code ec;
   fs::create_directories(bundle_dir, ec);
   if (ec) return Status::Internal("cannot create " + bundle_dir + ": " + ec.message());
-  if (fs::exists(bundle_dir + "/.rootfs-copied")) return Status::Ok();
+  if (Exists(bundle_dir + "/.rootfs-copied")) return Status::Ok();
   if (opts_.rootfs_mode == RootfsMode::kOverlay) {
     auto mounted = MountOverlay(image, bundle_dir);
     if (mounted.ok()) return mounted;
@@ -419,8 +433,8 @@ Status ImageStore::ReleaseRootfs(const std::string& bundle_dir) {
 
 Result<uint64_t> ImageStore::WritableBytes(const std::string& bundle_dir) const {
   std::string root = bundle_dir + "/upper";
-  if (!fs::is_directory(root)) root = bundle_dir + "/rootfs";
-  if (!fs::is_directory(root) || IsMountRoot(root)) return uint64_t{0};
+  if (!IsDir(root)) root = bundle_dir + "/rootfs";
+  if (!IsDir(root) || IsMountRoot(root)) return uint64_t{0};
   uint64_t bytes = 0;
   std::set<std::pair<dev_t, ino_t>> seen;  // hard links count once
   std::error_code ec;
