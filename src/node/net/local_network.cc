@@ -1,0 +1,368 @@
+#include "node/net/local_network.h"
+
+#include <dirent.h>
+#include <linux/magic.h>
+#include <net/if.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "common/fs.h"
+#include "common/subprocess.h"
+#include "node/net/nft_ruleset.h"
+
+namespace oak::node::net {
+
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kNetnsDir = "/var/run/netns";  // where `ip netns` keeps its mounts
+constexpr std::chrono::milliseconds kToolTimeout{20'000};
+
+std::string Join(const std::vector<std::string>& argv) {
+  std::string s;
+  for (const auto& a : argv) s += (s.empty() ? "" : " ") + a;
+  return s;
+}
+
+// The tool's stderr without `ip -batch`'s "Command failed -:N" trailer, on one line.
+std::string ToolError(const CommandResult& r) {
+  std::istringstream in(r.err);
+  std::string line, msg;
+  while (std::getline(in, line)) {
+    if (line.empty() || line.rfind("Command failed", 0) == 0) continue;
+    msg += (msg.empty() ? "" : "; ") + line;
+  }
+  return msg.empty() ? r.ErrorLine() : msg;
+}
+
+Result<CommandResult> Run(const std::vector<std::string>& argv, std::optional<std::string> input = std::nullopt) {
+  CommandOptions o;
+  o.stdin_data = std::move(input);
+  o.timeout = kToolTimeout;
+  auto r = RunCommand(argv, o);
+  if (!r.ok()) return Status::Unavailable(argv[0] + ": " + r.status().message());
+  if (!r->ok()) return Status::Internal(Join(argv) + ": " + ToolError(*r));
+  return r;
+}
+
+Status RunIpBatch(const std::vector<std::string>& prefix, const std::string& commands) {
+  std::vector<std::string> argv{"ip"};
+  argv.insert(argv.end(), prefix.begin(), prefix.end());
+  argv.insert(argv.end(), {"-batch", "-"});
+  auto r = Run(argv, commands);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status ApplyNft(const std::string& script) {
+  auto r = Run({"nft", "-f", "-"}, script);
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+bool LinkExists(const std::string& name) { return ::if_nametoindex(name.c_str()) != 0; }
+
+// A path `ip netns add` bound a namespace to (after a reboot only the empty file is left).
+bool NetnsMounted(const std::string& path) {
+  struct statfs fs {};
+  return ::statfs(path.c_str(), &fs) == 0 && fs.f_type == NSFS_MAGIC;
+}
+
+bool PathExists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+// Sysctls of the calling thread's network namespace.
+Status WriteSysctl(const std::string& key, const std::string& value) {
+  std::string path = "/proc/sys/net/" + key;
+  std::ofstream out(path);
+  out << value << "\n";
+  out.close();
+  if (!out) return Status::Internal("cannot set " + path + " to " + value + ": " + std::strerror(errno));
+  return Status::Ok();
+}
+
+std::vector<std::string> NetnsNames(const std::string& prefix) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(kNetnsDir);
+  if (!d) return names;
+  while (dirent* e = ::readdir(d)) {
+    std::string n = e->d_name;
+    if (n.rfind(prefix, 0) == 0) names.push_back(n);
+  }
+  ::closedir(d);
+  return names;
+}
+
+Status DeleteNetns(const std::string& name) {
+  if (!PathExists(std::string(kNetnsDir) + "/" + name)) return Status::Ok();
+  auto r = Run({"ip", "netns", "delete", name});
+  return r.ok() ? Status::Ok() : r.status();
+}
+
+Status DeleteLink(const std::string& name) {
+  if (!LinkExists(name)) return Status::Ok();
+  auto r = Run({"ip", "link", "delete", name});
+  if (!r.ok() && LinkExists(name)) return r.status();  // else someone else just removed it
+  return Status::Ok();
+}
+
+// `ip -j ...` output as JSON (an empty answer is an empty list).
+Result<json> IpJson(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{"ip", "-j"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = Run(argv);
+  if (!r.ok()) return r.status();
+  if (r->out.find_first_not_of(" \n") == std::string::npos) return json::array();
+  json j = json::parse(r->out, nullptr, false);
+  if (!j.is_array()) return Status::Internal(Join(argv) + ": unexpected output");
+  return j;
+}
+
+Status ValidateName(const std::string& name) {
+  if (name.empty() || name.size() > 8 || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789") != std::string::npos) {
+    return Status::Invalid("network name \"" + name + "\" must be 1-8 characters a-z, 0-9");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status LocalNetwork::Validate(const LocalNetworkOptions& o) {
+  OAK_RETURN_IF_ERROR(ValidateName(o.name));
+  auto subnet = ParseSubnet(o.subnet);
+  if (!subnet.ok()) return subnet.status();
+  if (o.state_dir.empty()) return Status::Invalid("network state directory is empty");
+  return Status::Ok();
+}
+
+LocalNetwork::LocalNetwork(LocalNetworkOptions opts)
+    : opts_(std::move(opts)), valid_(Validate(opts_)), bridge_("oak" + opts_.name), table_("oak_" + opts_.name) {
+  if (valid_.ok()) subnet_ = *ParseSubnet(opts_.subnet);
+}
+
+std::string LocalNetwork::NetnsPath(const AttachmentRecord& rec) const {
+  return std::string(kNetnsDir) + "/" + NetnsName(rec.tag);
+}
+
+Attachment LocalNetwork::ToAttachment(const AttachmentRecord& rec) const {
+  return {rec.instance, NetnsPath(rec), FormatAddress(rec.ip), FormatAddress(subnet_.gateway()), rec.ports};
+}
+
+Status LocalNetwork::EnsureBridge() {
+  if (!LinkExists(bridge_)) {
+    auto r = Run({"ip", "link", "add", bridge_, "type", "bridge"});
+    if (!r.ok() && !LinkExists(bridge_)) return r.status();
+  }
+  // Addresses of another subnet (an earlier configuration) would leave a stale route behind.
+  auto info = IpJson({"-4", "addr", "show", "dev", bridge_});
+  if (!info.ok()) return info.status();
+  const std::string gw = FormatAddress(subnet_.gateway());
+  std::string cmds;
+  for (const auto& link : *info) {
+    for (const auto& a : link.value("addr_info", json::array())) {
+      std::string local = a.value("local", "");
+      int len = a.value("prefixlen", 0);
+      if (local != gw || len != subnet_.prefix) cmds += "addr del " + local + "/" + std::to_string(len) + " dev " + bridge_ + "\n";
+    }
+  }
+  cmds += "addr replace " + gw + "/" + std::to_string(subnet_.prefix) + " dev " + bridge_ + "\n";
+  cmds += "link set " + bridge_ + " up\n";
+  OAK_RETURN_IF_ERROR(RunIpBatch({}, cmds));
+  OAK_RETURN_IF_ERROR(WriteSysctl("ipv4/ip_forward", "1"));
+  // Lets 127.0.0.1:hostport from the node be DNATed towards the bridge (and its answers come back).
+  return WriteSysctl("ipv4/conf/" + bridge_ + "/route_localnet", "1");
+}
+
+Status LocalNetwork::ApplyRules(const AttachmentMap& attachments) {
+  return ApplyNft(RenderRuleset({table_, bridge_}, subnet_, attachments));
+}
+
+Status LocalNetwork::SaveState(const AttachmentMap& attachments) {
+  return WriteFileAtomic(StatePath(), SerializeState({subnet_.ToString(), attachments}));
+}
+
+Status LocalNetwork::CreatePlumbing(const AttachmentRecord& rec) {
+  const std::string ns = NetnsName(rec.tag), veth = "o" + rec.tag;
+  auto made = Run({"ip", "netns", "add", ns});
+  if (!made.ok()) return made.status();
+  // The peer is created inside the namespace as eth0; hairpin lets an instance reach its own
+  // published port through a node address (the DNATed packet leaves by the port it came in).
+  OAK_RETURN_IF_ERROR(RunIpBatch({}, "link add " + veth + " master " + bridge_ + " up type veth peer name eth0 netns " + ns +
+                                         "\nlink set " + veth + " type bridge_slave hairpin on\n"));
+  return RunIpBatch({"-n", ns}, "link set lo up\n"
+                                "addr add " + FormatAddress(rec.ip) + "/" + std::to_string(subnet_.prefix) + " dev eth0\n"
+                                "link set eth0 up\n"
+                                "route add default via " + FormatAddress(subnet_.gateway()) + "\n");
+}
+
+Status LocalNetwork::RemovePlumbing(const AttachmentRecord& rec) {
+  Status link = DeleteLink("o" + rec.tag);  // takes eth0 inside with it
+  Status ns = DeleteNetns(NetnsName(rec.tag));
+  return link.ok() ? ns : link;
+}
+
+Status LocalNetwork::RemoveStrays(const AttachmentMap& keep) {
+  std::set<std::string> netns, veths;
+  for (const auto& [id, a] : keep) {
+    netns.insert(NetnsName(a.tag));
+    veths.insert("o" + a.tag);
+  }
+  Status first;
+  auto note = [&first](Status s) { if (first.ok() && !s.ok()) first = std::move(s); };
+  if (LinkExists(bridge_)) {
+    auto ports = IpJson({"link", "show", "master", bridge_});
+    if (!ports.ok()) return ports.status();
+    for (const auto& p : *ports) {
+      std::string name = p.value("ifname", "");
+      if (!name.empty() && !veths.count(name)) {
+        spdlog::info("network: removing stray veth {}", name);
+        note(DeleteLink(name));
+      }
+    }
+  }
+  for (const auto& name : NetnsNames("oak-" + opts_.name + "-")) {
+    if (!netns.count(name)) {
+      spdlog::info("network: removing stray namespace {}", name);
+      note(DeleteNetns(name));
+    }
+  }
+  return first;
+}
+
+std::string LocalNetwork::PickTag(const std::string& instance) const {
+  for (uint32_t salt = 0;; ++salt) {
+    std::string tag = InstanceTag(opts_.name, instance, salt);
+    bool taken = LinkExists("o" + tag) || PathExists(std::string(kNetnsDir) + "/" + NetnsName(tag));
+    for (const auto& [id, a] : attachments_) taken = taken || a.tag == tag;
+    if (!taken) return tag;
+  }
+}
+
+Status LocalNetwork::Setup() {
+  OAK_RETURN_IF_ERROR(valid_);
+  std::lock_guard lock(mu_);
+  for (const char* tool : {"ip", "nft"}) {
+    if (!FindExecutable(tool)) {
+      return Status::Unavailable(std::string(tool) + " not found (packages iproute2, nftables)");
+    }
+  }
+  OAK_RETURN_IF_ERROR(EnsureDir(opts_.state_dir));
+  AttachmentMap loaded;
+  if (PathExists(StatePath())) {
+    auto text = ReadFile(StatePath());
+    if (!text.ok()) return text.status();
+    auto state = ParseState(*text, StatePath());
+    if (!state.ok()) return state.status();
+    if (state->subnet != subnet_.ToString() && !state->attachments.empty()) {
+      return Status::Invalid("subnet " + subnet_.ToString() + " differs from " + state->subnet + " of the " +
+                             std::to_string(state->attachments.size()) + " attachments in " + StatePath() +
+                             "; detach them first");
+    }
+    loaded = std::move(state->attachments);
+  }
+  OAK_RETURN_IF_ERROR(EnsureBridge());
+  for (const auto& [id, rec] : loaded) {
+    if (NetnsMounted(NetnsPath(rec)) && LinkExists("o" + rec.tag)) continue;  // survived intact
+    spdlog::warn("network: re-creating the namespace and veth of {} ({})", id, FormatAddress(rec.ip));
+    OAK_RETURN_IF_ERROR(RemovePlumbing(rec));
+    if (Status s = CreatePlumbing(rec); !s.ok()) {
+      (void)RemovePlumbing(rec);
+      return s;
+    }
+  }
+  OAK_RETURN_IF_ERROR(RemoveStrays(loaded));
+  OAK_RETURN_IF_ERROR(ApplyRules(loaded));
+  OAK_RETURN_IF_ERROR(SaveState(loaded));
+  attachments_ = std::move(loaded);
+  ready_ = true;
+  return Status::Ok();
+}
+
+Result<Attachment> LocalNetwork::Attach(const std::string& instance, const std::vector<model::PortMapping>& ports) {
+  OAK_RETURN_IF_ERROR(valid_);
+  std::lock_guard lock(mu_);
+  if (!ready_) return Status::Unavailable("network " + bridge_ + " is not set up");
+  if (instance.empty()) return Status::Invalid("instance id is empty");
+  if (auto it = attachments_.find(instance); it != attachments_.end()) {
+    if (it->second.ports == ports) return ToAttachment(it->second);
+    return Status::Conflict("instance " + instance + " is already attached with ports " +
+                            FormatPorts(it->second.ports) + ", not " + FormatPorts(ports));
+  }
+  OAK_RETURN_IF_ERROR(CheckPorts(instance, ports, attachments_));
+  auto ip = AllocateAddress(subnet_, attachments_);
+  if (!ip.ok()) return ip.status();
+  AttachmentRecord rec{instance, PickTag(instance), *ip, ports};
+
+  if (Status s = CreatePlumbing(rec); !s.ok()) {
+    (void)RemovePlumbing(rec);
+    return s;
+  }
+  AttachmentMap next = attachments_;
+  next.emplace(instance, rec);
+  if (Status s = ApplyRules(next); !s.ok()) {
+    (void)RemovePlumbing(rec);
+    return s;
+  }
+  if (Status s = SaveState(next); !s.ok()) {
+    (void)ApplyRules(attachments_);
+    (void)RemovePlumbing(rec);
+    return s;
+  }
+  attachments_ = std::move(next);
+  return ToAttachment(rec);
+}
+
+Status LocalNetwork::Detach(const std::string& instance) {
+  OAK_RETURN_IF_ERROR(valid_);
+  std::lock_guard lock(mu_);
+  if (!ready_) return Status::Unavailable("network " + bridge_ + " is not set up");
+  auto it = attachments_.find(instance);
+  if (it == attachments_.end()) return Status::Ok();
+  AttachmentRecord rec = it->second;
+  AttachmentMap next = attachments_;
+  next.erase(instance);
+  OAK_RETURN_IF_ERROR(ApplyRules(next));
+  // Left-overs of a failed removal are strays that the next Setup removes.
+  Status removed = RemovePlumbing(rec);
+  Status saved = SaveState(next);
+  attachments_ = std::move(next);
+  return removed.ok() ? saved : removed;
+}
+
+std::vector<Attachment> LocalNetwork::List() const {
+  std::lock_guard lock(mu_);
+  std::vector<Attachment> out;
+  for (const auto& [id, rec] : attachments_) out.push_back(ToAttachment(rec));
+  return out;
+}
+
+Status LocalNetwork::Teardown() {
+  OAK_RETURN_IF_ERROR(valid_);
+  std::lock_guard lock(mu_);
+  Status first;
+  auto note = [&first](Status s) { if (first.ok() && !s.ok()) first = std::move(s); };
+  for (const auto& [id, rec] : attachments_) note(RemovePlumbing(rec));
+  note(RemoveStrays({}));
+  note(ApplyNft(RenderTableDeletion(table_)));
+  note(DeleteLink(bridge_));
+  if (PathExists(StatePath()) && ::unlink(StatePath().c_str()) != 0) {
+    note(Status::Internal("cannot remove " + StatePath() + ": " + std::strerror(errno)));
+  }
+  attachments_.clear();
+  ready_ = false;
+  return first;
+}
+
+}  // namespace oak::node::net
