@@ -1,0 +1,450 @@
+// LocalNetwork with the real ip and nft, as root. Each test runs in a network namespace of its own
+// that stands in for the node's host namespace: the test thread enters it with setns(2), so the
+// bridge, the table, the sysctls and every command LocalNetwork runs stay inside it, and the
+// machine's own network is never touched. Traffic goes only to addresses inside these namespaces.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "common/subprocess.h"
+#include "node/net/local_network.h"
+#include "support/process.h"
+
+namespace oak::node::net {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+using oak::testing::Process;
+using oak::testing::TempDir;
+using oak::testing::WaitFor;
+using Proto = model::PortMapping::Proto;
+
+constexpr const char* kOutsideAddr = "192.0.2.1";  // TEST-NET-1, on a veth inside the test's namespace
+
+std::string Base36(unsigned v) {
+  std::string s;
+  do {
+    s.insert(s.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36]);
+    v /= 36;
+  } while (v);
+  return s;
+}
+
+CommandResult Cmd(const std::vector<std::string>& argv, std::optional<std::string> input = std::nullopt) {
+  CommandOptions o;
+  o.stdin_data = std::move(input);
+  o.timeout = 10s;
+  auto r = RunCommand(argv, o);
+  return r.ok() ? *r : CommandResult{};
+}
+
+bool InNs(const std::string& ns, std::vector<std::string> argv) {
+  argv.insert(argv.begin(), {"ip", "netns", "exec", ns});
+  return Cmd(argv).ok();
+}
+
+bool Ping(const std::string& ns, const std::string& addr) {
+  return InNs(ns, {"busybox", "ping", "-c1", "-W1", addr});
+}
+
+// HTTP GET from the calling thread's namespace; the body, or "" on any failure.
+std::string HttpGet(const std::string& addr, uint16_t port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return "";
+  timeval tv{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  ::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+  std::string resp;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) == 0) {
+    const char req[] = "GET / HTTP/1.0\r\n\r\n";
+    if (::send(fd, req, sizeof req - 1, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof req - 1)) {
+      char buf[4096];
+      for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) resp.append(buf, static_cast<size_t>(n));
+    }
+  }
+  ::close(fd);
+  auto body = resp.find("\r\n\r\n");
+  return resp.rfind("HTTP/1.", 0) == 0 && body != std::string::npos ? resp.substr(body + 4) : "";
+}
+
+// HTTP GET from inside namespace `ns` (busybox nc); the body, or "".
+std::string HttpGetFrom(const std::string& ns, const std::string& addr, uint16_t port) {
+  CommandResult r = Cmd({"ip", "netns", "exec", ns, "busybox", "nc", "-w", "2", addr, std::to_string(port)},
+                        "GET / HTTP/1.0\r\n\r\n");
+  auto body = r.out.find("\r\n\r\n");
+  return body == std::string::npos ? "" : r.out.substr(body + 4);
+}
+
+bool SendUdp(const std::string& addr, uint16_t port, const std::string& payload) {
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  ::inet_pton(AF_INET, addr.c_str(), &sa.sin_addr);
+  bool ok = ::sendto(fd, payload.data(), payload.size(), 0, reinterpret_cast<sockaddr*>(&sa), sizeof sa) ==
+            static_cast<ssize_t>(payload.size());
+  ::close(fd);
+  return ok;
+}
+
+// Receives UDP on `port` inside the namespace at `netns_path` (on a thread of its own, which
+// enters it) until datagrams with `kinds` different payloads arrived or 5 s passed; their text.
+std::string ReceiveUdpIn(const std::string& netns_path, uint16_t port, size_t kinds) {
+  int ns = ::open(netns_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (ns < 0 || ::setns(ns, CLONE_NEWNET) != 0) return "cannot enter " + netns_path;
+  ::close(ns);
+  int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) return "cannot bind";
+  timeval tv{0, 200'000};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::set<std::string> seen;
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (seen.size() < kinds && std::chrono::steady_clock::now() < deadline) {
+    char buf[512];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n > 0) seen.insert(std::string(buf, static_cast<size_t>(n)));
+  }
+  ::close(fd);
+  std::string all;
+  for (const auto& s : seen) all += s;
+  return all;
+}
+
+std::set<std::string> Links(const std::string& ns = "") {
+  std::vector<std::string> argv{"ip", "-j"};
+  if (!ns.empty()) argv.insert(argv.end(), {"-n", ns});
+  argv.insert(argv.end(), {"link", "show"});
+  std::set<std::string> names;
+  json j = json::parse(Cmd(argv).out, nullptr, false);
+  if (j.is_array()) {
+    for (const auto& l : j) names.insert(l.value("ifname", ""));
+  }
+  return names;
+}
+
+std::set<std::string> Netns(const std::string& prefix) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/var/run/netns", ec)) {
+    std::string n = e.path().filename();
+    if (n.rfind(prefix, 0) == 0) names.insert(n);
+  }
+  return names;
+}
+
+std::string ReadText(const std::string& path) {
+  std::ifstream in(path);
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return s;
+}
+
+// A namespace standing in for the node's host namespace, entered by the test thread; leaving it
+// (also when the test fails) removes everything the test's LocalNetworks created, because the
+// bridge, veths and table live inside it and the instance namespaces carry the test's prefix.
+class HostNamespace {
+ public:
+  explicit HostNamespace(std::string tag) : tag_(std::move(tag)), name_("oakt-" + tag_ + "-host") {
+    original_ = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (original_ < 0 || !Cmd({"ip", "netns", "add", name_}).ok()) return;
+    int fd = ::open(("/var/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+    entered_ = fd >= 0 && ::setns(fd, CLONE_NEWNET) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!entered_) return;
+    // The node's "outside" address: a veth pair inside this namespace.
+    const std::string a = "x" + tag_ + "a", b = "x" + tag_ + "b";
+    ready_ = Cmd({"ip", "-batch", "-"}, "link set lo up\nlink add " + a + " type veth peer name " + b +
+                                            "\naddr add " + kOutsideAddr + "/24 dev " + a + "\nlink set " + a +
+                                            " up\nlink set " + b + " up\n").ok();
+  }
+  ~HostNamespace() {
+    for (const auto& ns : Netns("oak-" + tag_ + "-")) Cmd({"ip", "netns", "delete", ns});
+    if (entered_ && ::setns(original_, CLONE_NEWNET) != 0) std::perror("setns back");
+    if (original_ >= 0) ::close(original_);
+    Cmd({"ip", "netns", "delete", name_});
+  }
+  HostNamespace(const HostNamespace&) = delete;
+
+  bool ready() const { return ready_; }
+
+ private:
+  std::string tag_, name_;
+  int original_ = -1;
+  bool entered_ = false, ready_ = false;
+};
+
+class LocalNetworkProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root (network namespaces, nftables)";
+    static int counter = 0;
+    tag_ = "t" + Base36(static_cast<unsigned>(::getpid())) + Base36(counter++ % 36);
+    host_ = std::make_unique<HostNamespace>(tag_);
+    ASSERT_TRUE(host_->ready()) << "cannot create the test's host namespace";
+    dir_ = std::make_unique<TempDir>("net");
+    www_ = *dir_ / "www";
+    std::filesystem::create_directories(www_);
+    std::ofstream(www_ + "/index.html") << "hello from the instance\n";
+  }
+  void TearDown() override {
+    servers_.clear();  // before the namespaces go
+    host_.reset();
+  }
+
+  LocalNetworkOptions Options(const std::string& subnet = "10.18.0.0/26") {
+    return {tag_, subnet, *dir_ / "state"};
+  }
+  // busybox httpd on port 8080 inside the instance's namespace, answering once it listens.
+  void ServeHttp(const Attachment& a) {
+    std::string ns = std::filesystem::path(a.netns_path).filename();
+    servers_.push_back(std::make_unique<Process>(
+        std::vector<std::string>{*FindExecutable("ip"), "netns", "exec", ns, "busybox", "httpd", "-f", "-p", "8080", "-h", www_},
+        *dir_ / ("httpd-" + ns + ".log")));
+    ASSERT_TRUE(WaitFor([&] { return !HttpGet(a.ip, 8080).empty(); }, 5s)) << servers_.back()->Log();
+  }
+  std::string Table() { return Cmd({"nft", "list", "table", "inet", "oak_" + tag_}).out; }
+  static std::string Ns(const Attachment& a) { return std::filesystem::path(a.netns_path).filename(); }
+
+  std::string tag_, www_;
+  std::unique_ptr<HostNamespace> host_;
+  std::unique_ptr<TempDir> dir_;
+  std::vector<std::unique_ptr<Process>> servers_;
+};
+
+const std::string kHello = "hello from the instance\n";
+
+TEST_F(LocalNetworkProcessTest, InstancesGetAddressesAndReachTheGatewayAndEachOther) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  EXPECT_EQ(ReadText("/proc/sys/net/ipv4/ip_forward"), "1\n");
+  EXPECT_EQ(ReadText("/proc/sys/net/ipv4/conf/oak" + tag_ + "/route_localnet"), "1\n");
+  auto a = net.Attach("web.instance.0", {});
+  auto b = net.Attach("web.instance.1", {});
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  EXPECT_EQ(a->ip, "10.18.0.2");
+  EXPECT_EQ(b->ip, "10.18.0.3");
+  EXPECT_EQ(a->gateway, "10.18.0.1");
+  EXPECT_EQ(a->netns_path.rfind("/var/run/netns/oak-" + tag_ + "-", 0), 0u) << a->netns_path;
+  // `ip netns add` from inside the test's namespace still makes a fresh one: lo and eth0 only.
+  EXPECT_EQ(Links(Ns(*a)), (std::set<std::string>{"lo", "eth0"}));
+  std::string addrs = Cmd({"ip", "-n", Ns(*a), "-4", "addr", "show", "dev", "eth0"}).out;
+  EXPECT_NE(addrs.find("inet 10.18.0.2/26"), std::string::npos) << addrs;
+  std::string routes = Cmd({"ip", "-n", Ns(*a), "route", "show", "default"}).out;
+  EXPECT_NE(routes.find("default via 10.18.0.1 dev eth0"), std::string::npos) << routes;
+  EXPECT_TRUE(Ping(Ns(*a), "10.18.0.1"));
+  EXPECT_TRUE(Ping(Ns(*b), "10.18.0.1"));
+  EXPECT_TRUE(Ping(Ns(*a), "10.18.0.3"));
+  EXPECT_TRUE(Ping(Ns(*b), "10.18.0.2"));
+  EXPECT_TRUE(Ping(Ns(*a), "127.0.0.1")) << "loopback is up inside";
+  EXPECT_TRUE(Ping(Ns(*a), kOutsideAddr)) << "the node's other addresses are reachable through the gateway";
+  EXPECT_EQ(net.List().size(), 2u);
+  auto again = net.Attach("web.instance.0", {});
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->netns_path, a->netns_path) << "attaching again with the same ports is a no-op";
+  EXPECT_EQ(net.Attach("web.instance.0", {{8080, 80, Proto::kTcp}}).status().code(), Code::kConflict);
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, PublishedPortsAnswerOnNodeAddressesAndLoopback) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  auto a = net.Attach("web.instance.0", {{18080, 8080, Proto::kTcp}, {15353, 5353, Proto::kUdp}});
+  auto b = net.Attach("client.instance.0", {});
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  ASSERT_TRUE(b.ok()) << b.status().message();
+  ServeHttp(*a);
+  EXPECT_EQ(HttpGet(kOutsideAddr, 18080), kHello) << "via the node's address";
+  EXPECT_EQ(HttpGet("127.0.0.1", 18080), kHello) << "via 127.0.0.1 from the node";
+  EXPECT_EQ(HttpGet("10.18.0.1", 18080), kHello) << "via the gateway from the node";
+  EXPECT_EQ(HttpGetFrom(Ns(*b), "10.18.0.1", 18080), kHello) << "another instance via the gateway";
+  EXPECT_EQ(HttpGetFrom(Ns(*b), kOutsideAddr, 18080), kHello) << "another instance via the node's address";
+  EXPECT_EQ(HttpGetFrom(Ns(*a), "10.18.0.1", 18080), kHello) << "hairpin: its own published port";
+  EXPECT_EQ(HttpGet("127.0.0.1", 18081), "") << "unpublished ports stay closed";
+
+  // UDP: datagrams to the published port arrive inside, from the node's loopback and address.
+  std::promise<std::string> got;
+  std::thread receiver([&] { got.set_value(ReceiveUdpIn(a->netns_path, 5353, 2)); });
+  std::future<std::string> received = got.get_future();
+  EXPECT_TRUE(WaitFor([&] {
+    SendUdp("127.0.0.1", 15353, "over-loopback;");
+    SendUdp(kOutsideAddr, 15353, "over-address;");
+    return received.wait_for(20ms) == std::future_status::ready;
+  }, 5s));
+  receiver.join();
+  std::string datagrams = received.get();
+  EXPECT_NE(datagrams.find("over-loopback;"), std::string::npos) << datagrams;
+  EXPECT_NE(datagrams.find("over-address;"), std::string::npos) << datagrams;
+  std::string table = Table();
+  EXPECT_NE(table.find("18080 : 10.18.0.2 . 8080"), std::string::npos) << table;
+  EXPECT_NE(table.find("15353 : 10.18.0.2 . 5353"), std::string::npos) << table;
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, TakenHostPortIsAConflictAndCreatesNothing) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  ASSERT_TRUE(net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}}).ok());
+  auto netns_before = Netns("oak-" + tag_ + "-");
+  auto links_before = Links();
+  std::string table_before = Table();
+  std::string state_before = ReadText(*dir_ / "state/state.json");
+
+  auto b = net.Attach("b.instance.0", {{9000, 90, Proto::kTcp}, {18080, 80, Proto::kTcp}});
+  ASSERT_EQ(b.status().code(), Code::kConflict);
+  EXPECT_NE(b.status().message().find("18080"), std::string::npos) << b.status().message();
+  EXPECT_NE(b.status().message().find("a.instance.0"), std::string::npos) << b.status().message();
+  EXPECT_EQ(Netns("oak-" + tag_ + "-"), netns_before);
+  EXPECT_EQ(Links(), links_before);
+  EXPECT_EQ(Table(), table_before);
+  EXPECT_EQ(ReadText(*dir_ / "state/state.json"), state_before);
+  EXPECT_EQ(net.List().size(), 1u);
+  EXPECT_TRUE(net.Attach("b.instance.0", {{18080, 80, Proto::kUdp}}).ok()) << "another protocol is free";
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, DetachRemovesNamespaceVethAndRules) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  auto links_before = Links();
+  auto a = net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}});
+  ASSERT_TRUE(a.ok()) << a.status().message();
+  EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 1u);
+  EXPECT_EQ(Links().size(), links_before.size() + 1);
+  EXPECT_NE(Table().find("18080 : 10.18.0.2 . 80"), std::string::npos);
+
+  ASSERT_TRUE(net.Detach("a.instance.0").ok());
+  EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
+  EXPECT_EQ(Links(), links_before);
+  std::string table = Table();
+  EXPECT_NE(table.find("chain published"), std::string::npos) << "the table stays";
+  EXPECT_EQ(table.find("18080"), std::string::npos) << table;
+  EXPECT_TRUE(net.List().empty());
+  EXPECT_TRUE(net.Detach("a.instance.0").ok()) << "idempotent";
+  EXPECT_TRUE(net.Detach("never.instance.0").ok());
+  auto again = net.Attach("b.instance.0", {{18080, 80, Proto::kTcp}});
+  ASSERT_TRUE(again.ok()) << "the port and the address are free again";
+  EXPECT_EQ(again->ip, "10.18.0.2");
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, RestartKeepsAttachmentsAndTeardownLeavesNothing) {
+  std::string ns_a;
+  {
+    LocalNetwork first(Options());
+    ASSERT_TRUE(first.Setup().ok());
+    auto a = first.Attach("web.instance.0", {{18080, 8080, Proto::kTcp}});
+    ASSERT_TRUE(first.Attach("db.instance.0", {}).ok());
+    auto c = first.Attach("cache.instance.0", {});
+    ASSERT_TRUE(a.ok() && c.ok());
+    ASSERT_TRUE(first.Detach("db.instance.0").ok());
+    ns_a = Ns(*a);
+    ServeHttp(*a);
+    // What a crash leaves behind: a namespace no record names, and an attachment that lost its
+    // veth (as after a reboot).
+    ASSERT_TRUE(Cmd({"ip", "netns", "add", "oak-" + tag_ + "-deadbeef"}).ok());
+    ASSERT_TRUE(Cmd({"ip", "link", "delete", "o" + Ns(*c).substr(Ns(*c).size() - 8)}).ok());
+  }  // the engine stops; the kernel objects stay
+
+  LocalNetwork second(Options());
+  ASSERT_TRUE(second.Setup().ok());
+  auto list = second.List();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].instance, "cache.instance.0");
+  EXPECT_EQ(list[0].ip, "10.18.0.4");
+  EXPECT_EQ(list[1].instance, "web.instance.0");
+  EXPECT_EQ(list[1].ip, "10.18.0.2");
+  EXPECT_EQ(list[1].ports, (std::vector<model::PortMapping>{{18080, 8080, Proto::kTcp}}));
+  EXPECT_EQ(Netns("oak-" + tag_ + "-").count("oak-" + tag_ + "-deadbeef"), 0u) << "the stray is gone";
+  EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 2u);
+  EXPECT_TRUE(Ping(Ns(list[0]), "10.18.0.1")) << "the lost veth was re-created";
+  EXPECT_EQ(HttpGet("127.0.0.1", 18080), kHello) << "the server in the kept namespace is still published";
+  EXPECT_EQ(HttpGet(kOutsideAddr, 18080), kHello);
+  auto next = second.Attach("db.instance.0", {});
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->ip, "10.18.0.3") << "the lowest free address";
+  EXPECT_EQ(second.Attach("x.instance.0", {{18080, 1, Proto::kTcp}}).status().code(), Code::kConflict);
+
+  servers_.clear();
+  ASSERT_TRUE(second.Teardown().ok());
+  EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
+  EXPECT_EQ(Links(), (std::set<std::string>{"lo", "x" + tag_ + "a", "x" + tag_ + "b"}));
+  EXPECT_FALSE(Cmd({"nft", "list", "table", "inet", "oak_" + tag_}).ok());
+  EXPECT_FALSE(std::filesystem::exists(*dir_ / "state/state.json"));
+  EXPECT_TRUE(LocalNetwork(Options()).Teardown().ok()) << "tearing down nothing is fine";
+}
+
+TEST_F(LocalNetworkProcessTest, FullSubnetIsUnavailable) {
+  LocalNetwork net(Options("10.18.0.0/30"));  // gateway .1, one instance .2
+  ASSERT_TRUE(net.Setup().ok());
+  ASSERT_TRUE(net.Attach("a.instance.0", {}).ok());
+  auto b = net.Attach("b.instance.0", {});
+  EXPECT_EQ(b.status().code(), Code::kUnavailable);
+  EXPECT_EQ(b.status().message(), "subnet 10.18.0.0/30 is full");
+  EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 1u);
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, MalformedOptionsAreInvalidAndCreateNothing) {
+  auto links = Links();
+  LocalNetworkOptions bad_subnet = Options("10.18.0.0/33");
+  LocalNetworkOptions long_name = Options();
+  long_name.name = "waytoolongname";
+  EXPECT_EQ(LocalNetwork(bad_subnet).Setup().code(), Code::kInvalid);
+  EXPECT_EQ(LocalNetwork(long_name).Setup().code(), Code::kInvalid);
+  EXPECT_EQ(Links(), links);
+}
+
+TEST_F(LocalNetworkProcessTest, ChangedSubnetWithAttachmentsIsRefused) {
+  {
+    LocalNetwork first(Options());
+    ASSERT_TRUE(first.Setup().ok());
+    ASSERT_TRUE(first.Attach("a.instance.0", {}).ok());
+  }
+  LocalNetwork other(Options("10.18.0.64/26"));
+  Status s = other.Setup();
+  EXPECT_EQ(s.code(), Code::kInvalid);
+  EXPECT_NE(s.message().find("10.18.0.0/26"), std::string::npos) << s.message();
+  EXPECT_TRUE(other.Teardown().ok());
+  EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
+}
+
+TEST_F(LocalNetworkProcessTest, AttachAndDetachTimes) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  constexpr int kN = 10;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kN; ++i) {
+    ASSERT_TRUE(net.Attach("m.instance." + std::to_string(i), {{static_cast<uint16_t>(20000 + i), 80, Proto::kTcp}}).ok());
+  }
+  auto t1 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kN; ++i) ASSERT_TRUE(net.Detach("m.instance." + std::to_string(i)).ok());
+  auto t2 = std::chrono::steady_clock::now();
+  auto ms = [](auto d) { return std::chrono::duration<double, std::milli>(d).count(); };
+  std::printf("attach %.1f ms, detach %.1f ms per instance (%d instances)\n", ms(t1 - t0) / kN, ms(t2 - t1) / kN, kN);
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+}  // namespace
+}  // namespace oak::node::net
