@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -428,6 +429,53 @@ TEST_F(LocalNetworkProcessTest, ChangedSubnetWithAttachmentsIsRefused) {
   EXPECT_NE(s.message().find("10.18.0.0/26"), std::string::npos) << s.message();
   EXPECT_TRUE(other.Teardown().ok());
   EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
+}
+
+TEST_F(LocalNetworkProcessTest, ConcurrentAttachesGetDistinctAddressesAndOneWinsAPort) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  // Threads started here share the test thread's namespace.
+  std::vector<std::thread> workers;
+  std::atomic<int> won{0}, conflicts{0}, failures{0};
+  for (int t = 0; t < 4; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < 3; ++i) {
+        auto id = "w" + std::to_string(t) + ".instance." + std::to_string(i);
+        if (!net.Attach(id, {{static_cast<uint16_t>(30000 + 10 * t + i), 80, Proto::kTcp}}).ok()) ++failures;
+      }
+      auto contested = net.Attach("c" + std::to_string(t) + ".instance.0", {{40000, 80, Proto::kTcp}});
+      if (contested.ok()) ++won;
+      else if (contested.status().code() == Code::kConflict) ++conflicts;
+      else ++failures;
+    });
+  }
+  for (auto& w : workers) w.join();
+  EXPECT_EQ(failures, 0);
+  EXPECT_EQ(won, 1);
+  EXPECT_EQ(conflicts, 3);
+  std::set<std::string> ips;
+  for (const auto& a : net.List()) ips.insert(a.ip);
+  EXPECT_EQ(ips.size(), 13u);
+  EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 13u);
+  EXPECT_TRUE(net.Teardown().ok());
+}
+
+TEST_F(LocalNetworkProcessTest, FailedAttachLeavesNothingAndNamesTheToolError) {
+  LocalNetwork net(Options());
+  ASSERT_TRUE(net.Setup().ok());
+  ASSERT_TRUE(Cmd({"ip", "link", "delete", "oak" + tag_}).ok());  // the bridge vanishes behind the engine's back
+  auto a = net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}});
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), Code::kInternal);
+  EXPECT_EQ(a.status().message().rfind("ip link add o", 0), 0u) << a.status().message();
+  EXPECT_NE(a.status().message().find("master oak" + tag_), std::string::npos) << a.status().message();
+  EXPECT_NE(a.status().message().find("Device does not exist"), std::string::npos) << a.status().message();
+  EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
+  EXPECT_EQ(Links(), (std::set<std::string>{"lo", "x" + tag_ + "a", "x" + tag_ + "b"}));
+  EXPECT_TRUE(net.List().empty());
+  ASSERT_TRUE(net.Setup().ok()) << "Setup brings the bridge back";
+  EXPECT_TRUE(net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}}).ok());
+  EXPECT_TRUE(net.Teardown().ok());
 }
 
 TEST_F(LocalNetworkProcessTest, AttachAndDetachTimes) {

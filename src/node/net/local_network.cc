@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -36,15 +37,18 @@ std::string Join(const std::vector<std::string>& argv) {
   return s;
 }
 
-// The tool's stderr without `ip -batch`'s "Command failed -:N" trailer, on one line.
+// The tool's error on one line: its "Error: ..." lines when there are any (nft follows them with
+// the offending script line and carets), else its stderr without `ip -batch`'s "Command failed".
 std::string ToolError(const CommandResult& r) {
   std::istringstream in(r.err);
-  std::string line, msg;
+  std::string line, errors, all;
   while (std::getline(in, line)) {
     if (line.empty() || line.rfind("Command failed", 0) == 0) continue;
-    msg += (msg.empty() ? "" : "; ") + line;
+    all += (all.empty() ? "" : "; ") + line;
+    if (line.find("Error:") != std::string::npos) errors += (errors.empty() ? "" : "; ") + line;
   }
-  return msg.empty() ? r.ErrorLine() : msg;
+  if (!errors.empty()) return errors;
+  return all.empty() ? r.ErrorLine() : all;
 }
 
 Result<CommandResult> Run(const std::vector<std::string>& argv, std::optional<std::string> input = std::nullopt) {
@@ -57,12 +61,28 @@ Result<CommandResult> Run(const std::vector<std::string>& argv, std::optional<st
   return r;
 }
 
+// Runs `commands` (one per line) in one `ip -batch -`; an error names the command that failed.
 Status RunIpBatch(const std::vector<std::string>& prefix, const std::string& commands) {
   std::vector<std::string> argv{"ip"};
   argv.insert(argv.end(), prefix.begin(), prefix.end());
   argv.insert(argv.end(), {"-batch", "-"});
-  auto r = Run(argv, commands);
-  return r.ok() ? Status::Ok() : r.status();
+  CommandOptions o;
+  o.stdin_data = commands;
+  o.timeout = kToolTimeout;
+  auto r = RunCommand(argv, o);
+  if (!r.ok()) return Status::Unavailable("ip: " + r.status().message());
+  if (r->ok()) return Status::Ok();
+  // ip names the failed line ("Command failed -:N") unless it exited while parsing the line.
+  int failed_line = 0;
+  if (auto at = r->err.find("Command failed -:"); at != std::string::npos) failed_line = std::atoi(r->err.c_str() + at + 17);
+  std::string failed, line;
+  std::istringstream in(commands);
+  for (int i = 1; std::getline(in, line); ++i) {
+    if (failed_line == 0) failed += (failed.empty() ? "" : "; ") + line;
+    else if (i == failed_line) failed = line;
+  }
+  argv.resize(argv.size() - 2);
+  return Status::Internal(Join(argv) + " " + failed + ": " + ToolError(*r));
 }
 
 Status ApplyNft(const std::string& script) {
