@@ -362,10 +362,12 @@ TEST_F(LocalNetworkProcessTest, RestartKeepsAttachmentsAndTeardownLeavesNothing)
     ASSERT_TRUE(first.Detach("db.instance.0").ok());
     ns_a = Ns(*a);
     ServeHttp(*a);
-    // What a crash leaves behind: a namespace no record names, and an attachment that lost its
-    // veth (as after a reboot).
+    // What a crash or a reboot leaves behind: a namespace no record names, an attachment whose
+    // veth is gone (its namespace, with the server, is kept) and one whose namespace is gone.
     ASSERT_TRUE(Cmd({"ip", "netns", "add", "oak-" + tag_ + "-deadbeef"}).ok());
-    ASSERT_TRUE(Cmd({"ip", "link", "delete", "o" + Ns(*c).substr(Ns(*c).size() - 8)}).ok());
+    ASSERT_TRUE(Cmd({"ip", "link", "delete", "o" + Ns(*a).substr(Ns(*a).size() - 8)}).ok());
+    ASSERT_TRUE(Cmd({"ip", "netns", "delete", Ns(*c)}).ok());
+    ASSERT_EQ(HttpGet("127.0.0.1", 18080), "");
   }  // the engine stops; the kernel objects stay
 
   LocalNetwork second(Options());
@@ -379,8 +381,9 @@ TEST_F(LocalNetworkProcessTest, RestartKeepsAttachmentsAndTeardownLeavesNothing)
   EXPECT_EQ(list[1].ports, (std::vector<model::PortMapping>{{18080, 8080, Proto::kTcp}}));
   EXPECT_EQ(Netns("oak-" + tag_ + "-").count("oak-" + tag_ + "-deadbeef"), 0u) << "the stray is gone";
   EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 2u);
-  EXPECT_TRUE(Ping(Ns(list[0]), "10.18.0.1")) << "the lost veth was re-created";
-  EXPECT_EQ(HttpGet("127.0.0.1", 18080), kHello) << "the server in the kept namespace is still published";
+  EXPECT_TRUE(Ping(Ns(list[0]), "10.18.0.1")) << "the lost namespace was re-created";
+  EXPECT_EQ(Ns(list[1]), ns_a);
+  EXPECT_EQ(HttpGet("127.0.0.1", 18080), kHello) << "the server in the kept namespace is reachable again";
   EXPECT_EQ(HttpGet(kOutsideAddr, 18080), kHello);
   auto next = second.Attach("db.instance.0", {});
   ASSERT_TRUE(next.ok());
@@ -463,17 +466,22 @@ TEST_F(LocalNetworkProcessTest, ConcurrentAttachesGetDistinctAddressesAndOneWins
 TEST_F(LocalNetworkProcessTest, FailedAttachLeavesNothingAndNamesTheToolError) {
   LocalNetwork net(Options());
   ASSERT_TRUE(net.Setup().ok());
+  auto kept = net.Attach("kept.instance.0", {});
+  ASSERT_TRUE(kept.ok());
   ASSERT_TRUE(Cmd({"ip", "link", "delete", "oak" + tag_}).ok());  // the bridge vanishes behind the engine's back
+  auto netns_before = Netns("oak-" + tag_ + "-");
   auto a = net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}});
   ASSERT_FALSE(a.ok());
   EXPECT_EQ(a.status().code(), Code::kInternal);
   EXPECT_EQ(a.status().message().rfind("ip link add o", 0), 0u) << a.status().message();
   EXPECT_NE(a.status().message().find("master oak" + tag_), std::string::npos) << a.status().message();
   EXPECT_NE(a.status().message().find("Device does not exist"), std::string::npos) << a.status().message();
-  EXPECT_TRUE(Netns("oak-" + tag_ + "-").empty());
-  EXPECT_EQ(Links(), (std::set<std::string>{"lo", "x" + tag_ + "a", "x" + tag_ + "b"}));
-  EXPECT_TRUE(net.List().empty());
+  EXPECT_EQ(Netns("oak-" + tag_ + "-"), netns_before);
+  EXPECT_EQ(Links(), (std::set<std::string>{"lo", "x" + tag_ + "a", "x" + tag_ + "b", "o" + Ns(*kept).substr(Ns(*kept).size() - 8)}));
+  EXPECT_EQ(net.List().size(), 1u);
+  EXPECT_FALSE(Ping(Ns(*kept), "10.18.0.1"));
   ASSERT_TRUE(net.Setup().ok()) << "Setup brings the bridge back";
+  EXPECT_TRUE(Ping(Ns(*kept), "10.18.0.1")) << "and re-attaches the veths";
   EXPECT_TRUE(net.Attach("a.instance.0", {{18080, 80, Proto::kTcp}}).ok());
   EXPECT_TRUE(net.Teardown().ok());
 }

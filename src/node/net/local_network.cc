@@ -214,17 +214,42 @@ Status LocalNetwork::SaveState(const AttachmentMap& attachments) {
 }
 
 Status LocalNetwork::CreatePlumbing(const AttachmentRecord& rec) {
-  const std::string ns = NetnsName(rec.tag), veth = "o" + rec.tag;
-  auto made = Run({"ip", "netns", "add", ns});
+  auto made = Run({"ip", "netns", "add", NetnsName(rec.tag)});
   if (!made.ok()) return made.status();
-  // The peer is created inside the namespace as eth0; hairpin lets an instance reach its own
-  // published port through a node address (the DNATed packet leaves by the port it came in).
+  return ConnectNetns(rec);
+}
+
+Status LocalNetwork::ConnectNetns(const AttachmentRecord& rec) {
+  const std::string ns = NetnsName(rec.tag), veth = "o" + rec.tag;
+  // The peer is created inside the namespace as eth0. Hairpin lets an instance reach its own
+  // published port through a node address: the DNATed packet leaves by the port it came in.
   OAK_RETURN_IF_ERROR(RunIpBatch({}, "link add " + veth + " master " + bridge_ + " up type veth peer name eth0 netns " + ns +
                                          "\nlink set " + veth + " type bridge_slave hairpin on\n"));
   return RunIpBatch({"-n", ns}, "link set lo up\n"
                                 "addr add " + FormatAddress(rec.ip) + "/" + std::to_string(subnet_.prefix) + " dev eth0\n"
                                 "link set eth0 up\n"
                                 "route add default via " + FormatAddress(subnet_.gateway()) + "\n");
+}
+
+Status LocalNetwork::RepairPlumbing(const AttachmentRecord& rec, const std::set<std::string>& bridge_ports) {
+  const std::string veth = "o" + rec.tag;
+  if (!NetnsMounted(NetnsPath(rec))) {  // gone, or only the file is left (a reboot)
+    spdlog::warn("network: re-creating the namespace of {} ({})", rec.instance, FormatAddress(rec.ip));
+    OAK_RETURN_IF_ERROR(RemovePlumbing(rec));
+    return CreatePlumbing(rec);
+  }
+  // The namespace is kept: a container may still run in it.
+  if (!LinkExists(veth)) {
+    spdlog::warn("network: re-creating the veth of {} ({})", rec.instance, FormatAddress(rec.ip));
+    // A veth pair goes away as a whole: eth0 inside went with it.
+    return ConnectNetns(rec);
+  }
+  if (!bridge_ports.count(veth)) {  // the bridge was re-created
+    spdlog::warn("network: re-attaching the veth of {} to {}", rec.instance, bridge_);
+    return RunIpBatch({}, "link set " + veth + " master " + bridge_ + " up\nlink set " + veth +
+                              " type bridge_slave hairpin on\n");
+  }
+  return Status::Ok();
 }
 
 Status LocalNetwork::RemovePlumbing(const AttachmentRecord& rec) {
@@ -241,15 +266,12 @@ Status LocalNetwork::RemoveStrays(const AttachmentMap& keep) {
   }
   Status first;
   auto note = [&first](Status s) { if (first.ok() && !s.ok()) first = std::move(s); };
-  if (LinkExists(bridge_)) {
-    auto ports = IpJson({"link", "show", "master", bridge_});
-    if (!ports.ok()) return ports.status();
-    for (const auto& p : *ports) {
-      std::string name = p.value("ifname", "");
-      if (!name.empty() && !veths.count(name)) {
-        spdlog::info("network: removing stray veth {}", name);
-        note(DeleteLink(name));
-      }
+  auto ports = BridgePorts();
+  if (!ports.ok()) return ports.status();
+  for (const auto& name : *ports) {
+    if (!veths.count(name)) {
+      spdlog::info("network: removing stray veth {}", name);
+      note(DeleteLink(name));
     }
   }
   for (const auto& name : NetnsNames("oak-" + opts_.name + "-")) {
@@ -259,6 +281,17 @@ Status LocalNetwork::RemoveStrays(const AttachmentMap& keep) {
     }
   }
   return first;
+}
+
+Result<std::set<std::string>> LocalNetwork::BridgePorts() const {
+  std::set<std::string> names;
+  if (!LinkExists(bridge_)) return names;
+  auto ports = IpJson({"link", "show", "master", bridge_});
+  if (!ports.ok()) return ports.status();
+  for (const auto& p : *ports) {
+    if (std::string name = p.value("ifname", ""); !name.empty()) names.insert(name);
+  }
+  return names;
 }
 
 std::string LocalNetwork::PickTag(const std::string& instance) const {
@@ -293,15 +326,9 @@ Status LocalNetwork::Setup() {
     loaded = std::move(state->attachments);
   }
   OAK_RETURN_IF_ERROR(EnsureBridge());
-  for (const auto& [id, rec] : loaded) {
-    if (NetnsMounted(NetnsPath(rec)) && LinkExists("o" + rec.tag)) continue;  // survived intact
-    spdlog::warn("network: re-creating the namespace and veth of {} ({})", id, FormatAddress(rec.ip));
-    OAK_RETURN_IF_ERROR(RemovePlumbing(rec));
-    if (Status s = CreatePlumbing(rec); !s.ok()) {
-      (void)RemovePlumbing(rec);
-      return s;
-    }
-  }
+  auto ports = BridgePorts();
+  if (!ports.ok()) return ports.status();
+  for (const auto& [id, rec] : loaded) OAK_RETURN_IF_ERROR(RepairPlumbing(rec, *ports));
   OAK_RETURN_IF_ERROR(RemoveStrays(loaded));
   OAK_RETURN_IF_ERROR(ApplyRules(loaded));
   OAK_RETURN_IF_ERROR(SaveState(loaded));

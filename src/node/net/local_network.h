@@ -9,6 +9,7 @@
 #pragma once
 
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -67,7 +68,11 @@ class LocalNetwork {
   Status EnsureBridge();
   Status ApplyRules(const AttachmentMap& attachments);
   Status SaveState(const AttachmentMap& attachments);
-  Status CreatePlumbing(const AttachmentRecord& rec);
+  Status CreatePlumbing(const AttachmentRecord& rec);  // namespace, then ConnectNetns
+  Status ConnectNetns(const AttachmentRecord& rec);    // veth into the existing namespace, address, route
+  // Brings a recorded attachment back to what CreatePlumbing makes, keeping its namespace if any.
+  Status RepairPlumbing(const AttachmentRecord& rec, const std::set<std::string>& bridge_ports);
+  Result<std::set<std::string>> BridgePorts() const;
   Status RemovePlumbing(const AttachmentRecord& rec);
   // Namespaces "oak-<name>-*" and veths on the bridge that no attachment in `keep` names.
   Status RemoveStrays(const AttachmentMap& keep);
