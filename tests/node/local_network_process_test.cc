@@ -218,6 +218,9 @@ TEST_F(LocalNetworkProcessTest, RestartKeepsAttachmentsAndTeardownLeavesNothing)
   EXPECT_EQ(Netns("oak-" + tag_ + "-").size(), 2u);
   EXPECT_TRUE(Ping(Ns(list[0]), "10.18.0.1")) << "the lost namespace was re-created";
   EXPECT_EQ(Ns(list[1]), ns_a);
+  auto same = second.Attach("web.instance.0", {{18080, 8080, Proto::kTcp}});
+  ASSERT_TRUE(same.ok()) << same.status().message();
+  EXPECT_EQ(Ns(*same), ns_a) << "an attachment from before the restart is returned as it is";
   EXPECT_EQ(HttpGet("127.0.0.1", 18080), kHello) << "the server in the kept namespace is reachable again";
   EXPECT_EQ(HttpGet(kOutsideAddr, 18080), kHello);
   auto next = second.Attach("db.instance.0", {});
