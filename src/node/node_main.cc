@@ -9,10 +9,11 @@ namespace oak::node {
 
 namespace {
 
-void AddCommonOptions(CLI::App* cmd, CommonNodeOptions& o) {
+// `required` false: RunNode checks them itself, since `--reset` needs neither.
+void AddCommonOptions(CLI::App* cmd, CommonNodeOptions& o, bool required = true) {
   cmd->add_option("--cluster", o.cluster_url, "URL of the cluster's node API, e.g. http://10.0.0.2:10100")
-      ->envname("OAK_CLUSTER")->required();
-  cmd->add_option("--node-token", o.node_token, "Node join token of the cluster")->envname("OAK_NODE_TOKEN")->required();
+      ->envname("OAK_CLUSTER")->required(required);
+  cmd->add_option("--node-token", o.node_token, "Node join token of the cluster")->envname("OAK_NODE_TOKEN")->required(required);
   cmd->add_option("--report-interval", o.report_interval_s,
                   "Seconds between resource reports (0: what the cluster says, else 2)")
       ->envname("OAK_REPORT_INTERVAL")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
@@ -31,7 +32,8 @@ void AddCommonOptions(CLI::App* cmd, CommonNodeOptions& o) {
 void AddNodeCommands(CLI::App& app, std::function<int()>& run) {
   auto node = std::make_shared<NodeOptions>();
   auto* cmd = app.add_subcommand("node", "Run a worker node agent (node engine) that joins a cluster");
-  AddCommonOptions(cmd, node->common);
+  node->common.runtime = "runc";
+  AddCommonOptions(cmd, node->common, /*required=*/false);
   cmd->add_option("--data-dir", node->data_dir, "State directory (node id; its file system is the node's disk)")
       ->envname("OAK_DATA_DIR")->required();
   cmd->add_option("--name", node->name, "Node name, its identity within the cluster (default: the host name)")
@@ -39,6 +41,12 @@ void AddNodeCommands(CLI::App& app, std::function<int()>& run) {
   cmd->add_option("--location", node->location, "\"lat,long\" for geo constraints")->envname("OAK_LOCATION");
   cmd->add_option("--runtime", node->common.runtime, "Workload runtime: runc|simulated")
       ->envname("OAK_RUNTIME")->check(CLI::IsMember({"runc", "simulated"}))->capture_default_str();
+  cmd->add_option("--insecure-registry", node->insecure_registries,
+                  "runc: HOST:PORT of a registry reached over plain HTTP (loopback ones always are)")
+      ->envname("OAK_INSECURE_REGISTRIES")->delimiter(',');
+  cmd->add_option("--subnet", node->subnet, "runc: instance subnet, e.g. 10.18.0.0/26 (default: assigned by the cluster)")
+      ->envname("OAK_SUBNET");
+  cmd->add_flag("--reset", node->reset, "runc: remove every container and the network of this data dir, then exit");
   cmd->callback([node, &run] { run = [node] { return RunNode(*node); }; });
 
   auto sim = std::make_shared<SimOptions>();

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/status.h"
 #include "node/runtime/simulated.h"
@@ -28,6 +29,9 @@ struct NodeOptions {
   std::string data_dir;
   std::string name;      // empty: the host name
   std::string location;  // "lat,long", optional
+  std::vector<std::string> insecure_registries;  // runc: "host:port" pulled over plain HTTP
+  std::string subnet;    // runc: instance subnet; empty: assigned by the cluster
+  bool reset = false;    // runc: remove every container and the network of DATA_DIR, then exit
 };
 
 struct SimOptions {

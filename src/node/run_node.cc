@@ -17,16 +17,14 @@
 #include "node/agent.h"
 #include "node/host_probe.h"
 #include "node/run.h"
+#include "node/runc_stack.h"
 
 namespace oak::node {
 
 namespace asio = boost::asio;
 
 Result<SimulatedOptions> SimulatedFromFlags(const CommonNodeOptions& o) {
-  if (o.runtime == "runc") {
-    return Status::Unavailable("the runc runtime is not available in this build of oak; use --runtime simulated");
-  }
-  if (o.runtime != "simulated") return Status::Invalid("unknown runtime '" + o.runtime + "' (runc, simulated)");
+  if (o.runtime != "simulated" && o.runtime != "runc") return Status::Invalid("unknown runtime '" + o.runtime + "' (runc, simulated)");
   SimulatedOptions s;
   s.failure_rate = o.sim_failure_rate;
   s.start_delay = std::chrono::milliseconds(o.sim_start_delay_ms);
@@ -77,7 +75,14 @@ int RunNode(const NodeOptions& o) {
   };
   auto sim = SimulatedFromFlags(o.common);
   if (!sim.ok()) return fail(sim.status());
-  auto url = ParseUrl(o.common.cluster_url);
+  const bool runc = o.common.runtime == "runc";
+  if (runc && ::geteuid() != 0) {
+    return fail(Status::Invalid("the runc runtime needs root (it creates containers, mounts and network "
+                                "namespaces); run as root or use --runtime simulated"));
+  }
+  if (!o.reset && o.common.cluster_url.empty()) return fail(Status::Invalid("--cluster is required"));
+  if (!o.reset && o.common.node_token.empty()) return fail(Status::Invalid("--node-token is required"));
+  auto url = ParseUrl(o.reset && o.common.cluster_url.empty() ? "http://127.0.0.1:1" : o.common.cluster_url);
   if (!url.ok()) return fail(Status::Invalid("--cluster: " + url.status().message()));
   if (o.data_dir.empty()) return fail(Status::Invalid("--data-dir is required"));
   if (Status s = EnsureDir(o.data_dir, 0700); !s.ok()) return fail(s);
@@ -88,7 +93,26 @@ int RunNode(const NodeOptions& o) {
   auto probe = HostProbe::Create(io.get_executor(), o.data_dir, o.name.empty() ? HostName() : o.name, ip, o.location);
   if (!probe.ok()) return fail(probe.status());
   sim->node_memory_mb = std::max<int64_t>(1, (*probe)->Describe().memory_mb);
-  SimulatedRuntime runtime(io.get_executor(), *sim);
+  std::unique_ptr<SimulatedRuntime> simulated;
+  std::unique_ptr<RuncStack> stack;
+  if (runc) {
+    auto tag = RuncStack::LoadTag(o.data_dir);
+    if (!tag.ok()) return fail(tag.status());
+    stack = std::make_unique<RuncStack>(io.get_executor(), RuncStackOptions{o.data_dir, o.insecure_registries, o.subnet},
+                                        *tag);
+    if (o.reset) {
+      Status s = stack->runtime().Start();
+      if (s.ok()) s = stack->runtime().RemoveAll();
+      if (Status t = stack->network().Teardown(); s.ok()) s = t;
+      if (!s.ok()) return fail(s);
+      spdlog::info("msg=\"removed every container and the network of this node\" data_dir={}", o.data_dir);
+      return 0;
+    }
+    if (Status s = stack->runtime().Start(); !s.ok()) return fail(s);
+  } else {
+    simulated = std::make_unique<SimulatedRuntime>(io.get_executor(), *sim);
+  }
+  Runtime& runtime = runc ? static_cast<Runtime&>(stack->runtime()) : *simulated;
 
   AgentOptions ao;
   ao.cluster_url = o.common.cluster_url;
@@ -96,6 +120,7 @@ int RunNode(const NodeOptions& o) {
   ao.data_dir = o.data_dir;
   ao.report_interval = ReportInterval(o.common.report_interval_s);
   ao.seed = o.common.seed;
+  if (runc) ao.on_subnet = [&stack](const std::string& subnet) { stack->network().SetAssignedSubnet(subnet); };
   NodeAgent agent(io.get_executor(), ao, **probe, runtime);
   int exit_code = 0;
   agent.OnFatal([&](const Status&) {

@@ -220,11 +220,11 @@ TEST_F(NodeProcessTest, WrongTokenIsFatal) {
   EXPECT_EQ(cluster_.registrations.count("edge-8"), 0u);
 }
 
-TEST_F(NodeProcessTest, RuncIsNotInThisBuild) {
-  auto node = StartNode("edge-9", {{"--runtime", "runc"}});
+TEST_F(NodeProcessTest, MissingClusterOrTokenIsAnOptionError) {
+  auto node = StartNode("edge-9", {{"--cluster", ""}});
   ASSERT_TRUE(cluster_.Pump([&] { return !node->Running(); })) << node->Log();
   EXPECT_EQ(ExitCode(node->Stop(0)), 2);
-  EXPECT_NE(node->Log().find("runc runtime is not available in this build"), std::string::npos) << node->Log();
+  EXPECT_NE(node->Log().find("--cluster is required"), std::string::npos) << node->Log();
 }
 
 }  // namespace

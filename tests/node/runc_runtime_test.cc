@@ -44,7 +44,7 @@ class CopiedBusybox final : public ImageSource {
     img.reference = reference;
     img.digest = "sha256:test";
     img.rootfs = dir_;
-    img.config.cmd = {"sh", "-c", "echo image-default; sleep 3600"};
+    img.cmd = {"sh", "-c", "echo image-default; sleep 3600"};
     return img;
   }
   Status PrepareRootfs(const Image& image, const std::string& bundle_dir) override {

@@ -242,7 +242,8 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
     if (!att.ok()) return fail(att.status());
     in.netns_path = att->netns_path;
   }
-  auto config = BuildOciConfig(spec, image->config, in);
+  ImageRunConfig run{image->entrypoint, image->cmd, image->env, image->working_dir, image->user};
+  auto config = BuildOciConfig(spec, run, in);
   if (!config.ok()) return fail(config.status());
   if (Status s = WriteFileAtomic(bundle + "/config.json", config->dump(2), 0600); !s.ok()) return fail(s);
 

@@ -25,18 +25,12 @@
 
 #include "model/ports.h"
 #include "node/runtime.h"
+#include "node/runtime/image_store.h"
 #include "node/runtime/oci_spec.h"
 
 namespace oak::node {
 
-// An image ready to run: its unpacked, read-only root file system and how the image wants to run.
-struct Image {
-  std::string reference;
-  std::string digest;
-  std::string rootfs;
-  ImageRunConfig config;
-};
-
+// Where images come from: the ImageStore (image_store.h) in a node, a plain directory in tests.
 class ImageSource {
  public:
   virtual ~ImageSource() = default;
