@@ -147,7 +147,7 @@ Status Up::StartNodes() {
     Say("started " + name + " (pid " + std::to_string(*pid) + ", runtime " + c_.o.runtime + ")");
   }
   for (const auto& name : names) {
-    Status s = WaitReady(c_, name, "to be active at the cluster (GET /api/nodes)", seconds(c_.o.startup_timeout_s),
+    Status s = WaitReady(c_, name, name + " to be active at the cluster (GET /api/nodes)", seconds(c_.o.startup_timeout_s),
                          [&]() -> Result<bool> {
                            auto res = LocalFetch(c_.o.cluster_port, "/api/nodes", *token);
                            if (!res.ok() || res->status != 200) return false;
@@ -232,7 +232,7 @@ void Up::PrintSummary(bool demo_running) const {
                    "listens on port "
                 << p << ")\n";
     else if (demo_running)
-      std::cout << "  demo:         curl http://127.0.0.1:" << p << "/\n";
+      std::cout << "  demo:         curl " << c_.demo_url << "\n";
     else
       std::cout << "  demo:         not running; see `" << oak << " svc show hello.demo.web.demo`\n";
   }
@@ -290,10 +290,10 @@ Status WaitReady(UpContext& c, const std::string& child, const std::string& what
     pid_t pid = c.sup.Pid(child);
     if (!c.sup.Alive(child))
       return Status::Unavailable(child + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
-                                 " exited while waiting for " + what + "; last lines of " + log + ":\n" + LogTail(log));
+                                 " exited before it was ready (waiting for " + what + "); last lines of " + log + ":\n" + LogTail(log));
     if (std::chrono::steady_clock::now() >= deadline)
       return Status::Unavailable(child + " did not become ready within " + std::to_string(timeout.count()) +
-                                 " s (waited for " + what + "); last lines of " + log + ":\n" + LogTail(log));
+                                 " s (waiting for " + what + "); last lines of " + log + ":\n" + LogTail(log));
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
 }

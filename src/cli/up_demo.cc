@@ -175,7 +175,13 @@ Status DeployDemo(UpContext& c, ApiClient& api) {
       std::fflush(stdout);
       last = status;
     }
-    if (status == "RUNNING") return Status::Ok();
+    if (status == "RUNNING") {
+      // The node's address for the mapping when it reports one; every node of `oak up` is local.
+      std::string host = StringOr(inst, "publicip");
+      if (host.empty() || host == "0.0.0.0") host = "127.0.0.1";
+      c.demo_url = "http://" + host + ":" + std::to_string(c.o.demo_port) + "/";
+      return Status::Ok();
+    }
     if (IsFailedStatus(status))
       return Status::Unavailable(job + " instance #" + std::to_string(number) + " is " + status +
                                  (detail.empty() ? "" : ": " + detail));

@@ -21,6 +21,7 @@ struct UpContext {
   Supervisor& sup;
   std::string api;  // http://127.0.0.1:PORT of the root
   std::string admin_password;
+  std::string demo_url;  // set by DeployDemo once RUNNING: where the demo's mapped port answers
 };
 
 // Progress lines on stdout, flushed at once (the output is often a pipe or a log).
