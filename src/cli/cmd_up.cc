@@ -288,9 +288,15 @@ Status WaitReady(UpContext& c, const std::string& child, const std::string& what
     if (!r.ok()) return r.status();
     if (*r) return Status::Ok();
     pid_t pid = c.sup.Pid(child);
-    if (!c.sup.Alive(child))
-      return Status::Unavailable(child + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
-                                 " exited before it was ready (waiting for " + what + "); last lines of " + log + ":\n" + LogTail(log));
+    // Any child that died during start-up fails it, not only the one being waited for.
+    if (std::string dead = c.sup.FirstExited(); !dead.empty()) {
+      std::string dead_log = c.dir + "/" + dead + ".log";
+      std::string who = dead == child ? child + (pid > 0 ? " (pid " + std::to_string(pid) + ")" : std::string()) +
+                                            " exited before it was ready"
+                                      : dead + " exited while " + child + " was starting";
+      return Status::Unavailable(who + " (waiting for " + what + "); last lines of " +
+                                 dead_log + ":\n" + LogTail(dead_log));
+    }
     if (std::chrono::steady_clock::now() >= deadline)
       return Status::Unavailable(child + " did not become ready within " + std::to_string(timeout.count()) +
                                  " s (waiting for " + what + "); last lines of " + log + ":\n" + LogTail(log));

@@ -144,6 +144,14 @@ bool Supervisor::Alive(const std::string& name) {
   return false;
 }
 
+std::string Supervisor::FirstExited() {
+  for (auto& c : children_) {
+    Reap(c);
+    if (c.pid <= 0) return c.spec.name;
+  }
+  return {};
+}
+
 Status Supervisor::Poll() {
   auto now = std::chrono::steady_clock::now();
   for (auto& c : children_) {

@@ -73,6 +73,8 @@ class Supervisor {
   pid_t Pid(const std::string& name) const;
   // True while `name` has not exited (reaps it if it has).
   bool Alive(const std::string& name);
+  // The first child that has exited (reaping them all), or empty when every child runs.
+  std::string FirstExited();
 
   // While `restart` is false an exit is only recorded (startup: the caller reports and gives up).
   void EnableRestarts(bool restart) { restart_ = restart; }
