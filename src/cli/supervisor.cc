@@ -192,7 +192,8 @@ void Supervisor::StopAll(milliseconds grace) {
     if (c.pid <= 0) continue;
     pid_t pid = c.pid;
     ::kill(pid, SIGTERM);
-    auto deadline = std::chrono::steady_clock::now() + grace;
+    auto t0 = std::chrono::steady_clock::now();
+    auto deadline = t0 + grace;
     while (!Reap(c) && std::chrono::steady_clock::now() < deadline)
       std::this_thread::sleep_for(milliseconds(20));
     if (c.pid > 0) {
@@ -203,6 +204,9 @@ void Supervisor::StopAll(milliseconds grace) {
       int st = 0;
       ::waitpid(pid, &st, 0);
       c.pid = -1;
+    } else {
+      report_(fmt::format("stopped {} (pid {}) in {:.1f} s", c.spec.name, pid,
+                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count()));
     }
   }
   children_.clear();

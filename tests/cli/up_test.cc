@@ -1,11 +1,15 @@
 // `oak up` as a real process: root, cluster, mosquitto, two simulated nodes and docker-registry on
 // loopback ports this test picked; the demo deployed; a killed node restarted; SIGTERM stops all.
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -188,23 +192,36 @@ TEST(Up, RunsTheWholeSystemRestartsACrashedNodeAndStopsEverything) {
   std::vector<pid_t> all = {pids["root"].get<pid_t>(), pids["cluster"].get<pid_t>(), pids["node-2"].get<pid_t>(),
                             pids["registry"].get<pid_t>(), node1_again, mosquitto[0]};
   for (pid_t p : all) EXPECT_TRUE(WaitFor([&] { return Gone(p); }, seconds(5))) << "pid " << p << " survived: " << Cmdline(p);
-  EXPECT_NE(up_log().find("stopped"), std::string::npos);
+  // In reverse start order.
+  std::string out = up_log();
+  size_t last = 0;
+  for (const char* name : {"registry", "node-2", "node-1", "cluster", "root"}) {
+    size_t at = out.find(std::string("stopped ") + name + " (pid");
+    EXPECT_NE(at, std::string::npos) << name << " not stopped:\n" << out;
+    if (at == std::string::npos) continue;
+    EXPECT_GT(at, last) << name << " stopped out of order:\n" << out;
+    last = at;
+  }
   EXPECT_FALSE(ReadFile(data + "/up.pids.json").ok());
 }
 
 TEST(Up, BusyPortFailsAtOnceNamingTheFlag) {
   TempDir tmp("up-busy");
-  uint16_t free_port = FreePort();
-  // The root of a first `oak up` would hold the port; any listener does.
-  Process holder({"/usr/bin/python3", "-c",
-                  "import socket,time\ns=socket.socket()\ns.setsockopt(socket.SOL_SOCKET,socket.SO_REUSEADDR,1)\n"
-                  "s.bind(('127.0.0.1'," + std::to_string(free_port) + "))\ns.listen()\nprint('listening',flush=True)\n"
-                  "time.sleep(600)"},
-                 tmp / "holder.out");
-  ASSERT_TRUE(WaitFor([&] { return Slurp(tmp / "holder.out").find("listening") != std::string::npos; }));
+  // Any listener makes the port busy, as the registry of a first `oak up` would.
+  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  std::unique_ptr<int, void (*)(int*)> close_holder(&holder, [](int* fd) { ::close(*fd); });
+  uint16_t busy_port = ntohs(a.sin_port);
   Process up({OAK_BINARY, "up", "--runtime", "simulated", "--data-dir", tmp / "data", "--port", std::to_string(FreePort()),
               "--cluster-port", std::to_string(FreePort()), "--mqtt-port", std::to_string(FreePort()),
-              "--registry-port", std::to_string(free_port)},
+              "--registry-port", std::to_string(busy_port)},
              tmp / "up.out", {"XDG_CONFIG_HOME=" + tmp.path() + "/cfg"});
   int status = up.Stop(0, seconds(20));  // signal 0: only wait
   ASSERT_NE(status, -1) << Slurp(tmp / "up.out");
