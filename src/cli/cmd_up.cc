@@ -37,6 +37,7 @@ void InstallStopHandlers() {
   sa.sa_flags = SA_RESTART;
   ::sigaction(SIGINT, &sa, nullptr);
   ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGHUP, &sa, nullptr);  // the terminal went away: stop in order too
   ::signal(SIGPIPE, SIG_IGN);
 }
 

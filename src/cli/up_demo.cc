@@ -111,11 +111,13 @@ Status PushDemoImage(UpContext& c) {
   CommandOptions opts;
   opts.timeout = milliseconds(120'000);
   auto built = RunChecked({*script, layout, "hello", "--httpd", "8080", "--page", "Hello from Oak"}, opts);
-  if (!built.ok()) return Status(built.status().code(), "building the demo image: " + built.status().message());
+  if (!built.ok()) return Status(built.status().code(), "building the demo image: " + built.status().message() +
+                                                   " (--no-demo starts without it)");
   auto pushed = RunChecked({"skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:" + layout + ":hello",
                             "docker://" + ref},
                            opts);
-  if (!pushed.ok()) return Status(pushed.status().code(), "pushing the demo image: " + pushed.status().message());
+  if (!pushed.ok()) return Status(pushed.status().code(), "pushing the demo image: " + pushed.status().message() +
+                                                    " (--no-demo starts without it)");
   Say(fmt::format("built the demo image with {} and pushed it to {} ({:.1f} s)", *script, ref, SecondsSince(t0)));
   return Status::Ok();
 }
