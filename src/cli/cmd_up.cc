@@ -53,7 +53,7 @@ Result<std::string> ReadToken(const std::string& path) {
 class Up {
  public:
   Up(const UpOptions& o, std::string dir, Supervisor& sup)
-      : c_{o, std::move(dir), "", sup, "http://127.0.0.1:" + std::to_string(o.port), ""} {}
+      : c_{o, std::move(dir), "", sup, "http://127.0.0.1:" + std::to_string(o.port), "", ""} {}
 
   Status Start();
   int Supervise();
