@@ -69,6 +69,7 @@ class Up {
 
   UpContext c_;
   int lock_fd_ = -1;
+  bool session_stored_ = false;
 };
 
 Status Up::Prepare() {
@@ -170,12 +171,15 @@ Result<ApiClient> Up::LogIn() {
     return Status(answer.status().code(),
                   "cannot log in as Admin: " + answer.status().message() + " (the root in " + c_.dir +
                       "/root keeps the password of its first start; pass that one with --admin-password)");
-  // The CLI tour works at once: the session is stored unless it would replace one for another root.
+  // The CLI tour works at once: the session is stored unless it would replace someone's session
+  // (another root, or another user of this one).
   std::string path = CredentialsPath();
   auto old = LoadCredentials(path);
-  if (!old.ok() || old->api == c_.api)
-    if (Status s = SaveCredentials(path, {c_.api, answer->token, answer->refresh_token, "Admin"}); !s.ok())
-      Say("warning: cannot store the session in " + path + ": " + s.message());
+  if (!old.ok() || (old->api == c_.api && old->user == "Admin")) {
+    Status s = SaveCredentials(path, {c_.api, answer->token, answer->refresh_token, "Admin"});
+    if (!s.ok()) Say("warning: cannot store the session in " + path + ": " + s.message());
+    session_stored_ = s.ok();
+  }
   return ApiClient(c_.api, answer->token, answer->refresh_token);
 }
 
@@ -238,7 +242,8 @@ void Up::PrintSummary(bool demo_running) const {
       std::cout << "  demo:         not running; see `" << oak << " svc show hello.demo.web.demo`\n";
   }
   std::cout << "\n  Next, in another terminal:\n"
-            << "    " << oak << " login --api " << c_.api << " -u Admin     # done already for this user\n"
+            << "    " << oak << " login --api " << c_.api << " -u Admin"
+            << (session_stored_ ? "     # done already for this user" : "") << "\n"
             << "    " << oak << " svc ls\n"
             << "    " << oak << " svc show hello.demo.web.demo\n"
             << "    " << oak << " nodes\n"
