@@ -28,8 +28,11 @@ build: deps
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 600
 
+# `make up UP_ARGS="--runtime simulated --nodes 3"` passes flags on. Containers (the runc runtime,
+# the default) need root, so the supervisor then runs under sudo.
+UP_ARGS ?=
 up: build
-	./scripts/up.sh $(BUILD)
+	$(if $(findstring simulated,$(UP_ARGS)),,$(SUDO)) $(BUILD)/oak up $(UP_ARGS)
 
 bench: build
 	bash bench/run_all.sh $(BUILD)
