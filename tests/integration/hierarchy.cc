@@ -28,9 +28,11 @@ ClusterProcess& Hierarchy::AddCluster(const std::string& name, const std::string
   return *clusters_.back();
 }
 
-NodeProcess& Hierarchy::AddNode(ClusterProcess& c, const std::string& name, std::vector<std::string> extra) {
+NodeProcess& Hierarchy::AddNode(ClusterProcess& c, const std::string& name, std::vector<std::string> extra,
+                                const std::string& runtime) {
   NodeConfig cfg;
   cfg.name = name;
+  cfg.runtime = runtime;
   cfg.extra_args = std::move(extra);
   nodes_.push_back(std::make_unique<NodeProcess>(dir_ / ("node-" + name), c.url(), c.config().node_token, cfg));
   return *nodes_.back();

@@ -21,7 +21,8 @@ class Hierarchy {
   ApiClient& admin() { return admin_; }
   ClusterProcess& AddCluster(const std::string& name, const std::string& location = "48.13,11.58,50",
                              std::vector<std::string> extra = {});
-  NodeProcess& AddNode(ClusterProcess& c, const std::string& name, std::vector<std::string> extra = {});
+  NodeProcess& AddNode(ClusterProcess& c, const std::string& name, std::vector<std::string> extra = {},
+                       const std::string& runtime = "simulated");
   // Waits until the root lists the cluster active with `nodes` active nodes; answers its id.
   std::string WaitClusterReady(const std::string& name, int nodes, std::chrono::milliseconds timeout = std::chrono::seconds(20));
   // The id the cluster gave the node called `name`, waiting for its registration.

@@ -78,7 +78,7 @@ NodeProcess::~NodeProcess() {
 void NodeProcess::Start() {
   if (proc_) proc_->Stop(SIGTERM, std::chrono::seconds(5));
   std::vector<std::string> argv = {OAK_BINARY, "node", "--data-dir", data_dir_, "--cluster", cluster_url_,
-                                   "--node-token", node_token_, "--name", cfg_.name, "--runtime", "simulated",
+                                   "--node-token", node_token_, "--name", cfg_.name, "--runtime", cfg_.runtime,
                                    "--report-interval", "1", "--log-level", "debug"};
   argv.insert(argv.end(), cfg_.extra_args.begin(), cfg_.extra_args.end());
   proc_ = std::make_unique<Process>(argv, data_dir_ + ".log." + std::to_string(++starts_));

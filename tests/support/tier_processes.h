@@ -49,6 +49,7 @@ class ClusterProcess {
 
 struct NodeConfig {
   std::string name = "n1";
+  std::string runtime = "simulated";
   std::vector<std::string> extra_args;  // e.g. {"--sim-failure-rate", "0.5"}
 };
 
@@ -63,6 +64,7 @@ class NodeProcess {
   bool Running() { return proc_ && proc_->Running(); }
   std::string Log() const { return proc_ ? proc_->Log() : std::string(); }
   pid_t pid() const { return proc_ ? proc_->pid() : -1; }
+  const std::string& data_dir() const { return data_dir_; }
 
  private:
   std::string data_dir_, cluster_url_, node_token_;

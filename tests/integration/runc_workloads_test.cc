@@ -1,0 +1,193 @@
+// Real workloads end to end: `oak root`, `oak cluster` (with its mosquitto) and `oak node --runtime
+// runc`, pulling from a real docker-registry, all inside a network namespace the test creates (so
+// the node's bridge, nft table and loopback are the test's own). Every container is removed with
+// `oak node --reset` at the end, also when a test fails.
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "common/fs.h"
+#include "common/subprocess.h"
+#include "integration/hierarchy.h"
+#include "node/netns_harness.h"
+#include "support/registry.h"
+
+namespace oak::it {
+namespace {
+
+namespace fs = std::filesystem;
+using oak::node::net::testing::HostNamespace;
+using oak::node::net::testing::HttpGet;
+using oak::node::net::testing::Netns;
+using oak::testing::BusyboxImageOptions;
+using oak::testing::PushBusyboxImage;
+using oak::testing::Registry;
+
+bool CanRun() { return ::geteuid() == 0 && FindExecutable("runc") && FindExecutable("docker-registry"); }
+
+std::string Tag() {
+  static int n = 0;
+  return "w" + std::to_string(::getpid() % 100000) + std::to_string(n++);
+}
+
+class RuncWorkloads : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!CanRun()) GTEST_SKIP() << "needs root, runc and docker-registry";
+    ns_ = std::make_unique<HostNamespace>(Tag());
+    ASSERT_TRUE(ns_->ready());
+    ASSERT_TRUE(registry_.Start().ok()) << registry_.Log();
+    h_ = std::make_unique<Hierarchy>("runc-" + Tag());
+    cluster_ = &h_->AddCluster("edge");
+  }
+  void TearDown() override {
+    h_.reset();  // stops every process; containers keep running under their shims
+    for (const auto& dir : node_dirs_) {
+      auto r = RunCommand({OAK_BINARY, "node", "--reset", "--data-dir", dir, "--log-level", "warn"},
+                          {.timeout = std::chrono::seconds(60)});
+      EXPECT_TRUE(r.ok() && r->ok()) << dir << ": " << (r.ok() ? r->err : r.status().message());
+      auto left = RunCommand({"runc", "--root", dir + "/runc", "list", "-q"});
+      EXPECT_TRUE(left.ok() && left->out.empty()) << "containers left in " << dir;
+    }
+    ns_.reset();
+  }
+  NodeProcess& AddRuncNode(const std::string& name) {
+    auto& n = h_->AddNode(*cluster_, name, {"--log-level", "debug"}, "runc");
+    node_dirs_.push_back(n.data_dir());
+    return n;
+  }
+  std::string Push(const std::string& name_tag, BusyboxImageOptions o = {}) {
+    auto digest = PushBusyboxImage(registry_, name_tag, o);
+    EXPECT_TRUE(digest.ok()) << digest.status().message();
+    return registry_.host() + "/" + name_tag;
+  }
+  std::string EngineTag(const NodeProcess& n) {
+    auto t = ReadFile(n.data_dir() + "/engine.tag");
+    return t.ok() ? *t : "";
+  }
+  std::vector<std::string> Containers(const NodeProcess& n) {
+    auto r = RunCommand({"runc", "--root", n.data_dir() + "/runc", "list", "-q"});
+    std::vector<std::string> out;
+    std::istringstream in(r.ok() ? r->out : "");
+    for (std::string line; std::getline(in, line);) out.push_back(line);
+    return out;
+  }
+
+  std::unique_ptr<HostNamespace> ns_;
+  Registry registry_;
+  std::unique_ptr<Hierarchy> h_;
+  ClusterProcess* cluster_ = nullptr;
+  std::vector<std::string> node_dirs_;
+};
+
+TEST_F(RuncWorkloads, WebServerAnswersOnItsMappedPortAndUndeployRemovesEverything) {
+  auto& node = AddRuncNode("w1");
+  std::string image = Push("oak/web:1", {.httpd_port = 8080, .page = "hello from a real container"});
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
+  uint16_t host_port = oak::testing::FreePort();
+  auto sids = CreateServices(h_->admin(), "web",
+                             json::array({Microservice("httpd", "test",
+                                                       {{"code", image},
+                                                        {"port", std::to_string(host_port) + ":8080"},
+                                                        {"memory", 64},
+                                                        {"vcpus", 1}})}));
+  ASSERT_EQ(sids.size(), 1u);
+  ASSERT_EQ(DeployInstance(h_->admin(), sids[0]), 0);
+  json inst = WaitInstanceStatus(h_->admin(), sids[0], 0, "RUNNING", std::chrono::seconds(60));
+  ASSERT_EQ(inst.value("status", ""), "RUNNING") << inst.dump() << "\n" << h_->Dump();
+
+  std::string page;
+  ASSERT_TRUE(WaitFor([&] { return (page = HttpGet("127.0.0.1", host_port)).find("hello from a real container") != std::string::npos; },
+                      std::chrono::seconds(10)))
+      << page;
+  const std::string job = Containers(node).empty() ? "" : Containers(node)[0];
+  EXPECT_EQ(job, "web.test.httpd.test.instance.0");
+  // httpd -v logs each request on stderr: it reaches the instance's log.
+  std::string log_path = node.data_dir() + "/containers/" + job + "/log";
+  EXPECT_TRUE(WaitFor([&] {
+    auto l = ReadFile(log_path);
+    return l.ok() && l->find("GET /") != std::string::npos;
+  })) << ReadFile(log_path).status().message();
+  const std::string tag = EngineTag(node);
+  ASSERT_FALSE(tag.empty());
+  EXPECT_EQ(Netns("oak-" + tag + "-").size(), 1u);
+  auto table = RunCommand({"nft", "list", "table", "inet", "oak_" + tag});
+  ASSERT_TRUE(table.ok() && table->ok());
+  EXPECT_NE(table->out.find(std::to_string(host_port)), std::string::npos) << table->out;
+
+  auto r = h_->admin().Delete("/api/service/" + sids[0] + "/instance/0");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_TRUE(WaitFor([&] { return Containers(node).empty() && !fs::exists(node.data_dir() + "/containers/" + job); },
+                      std::chrono::seconds(20)))
+      << h_->Dump();
+  EXPECT_TRUE(WaitFor([&] { return Netns("oak-" + tag + "-").empty(); }));
+  table = RunCommand({"nft", "list", "table", "inet", "oak_" + tag});
+  ASSERT_TRUE(table.ok() && table->ok());
+  EXPECT_EQ(table->out.find(std::to_string(host_port)), std::string::npos) << table->out;
+  EXPECT_EQ(HttpGet("127.0.0.1", host_port), "");
+}
+
+TEST_F(RuncWorkloads, EndingsReachTheRootWithTheirReason) {
+  AddRuncNode("w1");
+  std::string image = Push("oak/tools:1");
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
+  auto sids = CreateServices(
+      h_->admin(), "ends",
+      json::array({Microservice("job", "test", {{"code", image}, {"one_shot", true}, {"cmd", {"sh", "-c", "echo done"}}}),
+                   Microservice("hog", "test",
+                                {{"code", image}, {"memory", 16}, {"cmd", {"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"}}}),
+                   Microservice("ghost", "test", {{"code", registry_.host() + "/oak/nope:1"}})}));
+  ASSERT_EQ(sids.size(), 3u);
+  for (auto& sid : sids) ASSERT_EQ(DeployInstance(h_->admin(), sid), 0);
+
+  json done = WaitInstanceStatus(h_->admin(), sids[0], 0, "COMPLETED", std::chrono::seconds(60));
+  EXPECT_EQ(done.value("status", ""), "COMPLETED") << done.dump() << "\n" << h_->Dump();
+  json hog = WaitInstanceStatus(h_->admin(), sids[1], 0, "DEAD", std::chrono::seconds(60));
+  EXPECT_EQ(hog.value("status", ""), "DEAD") << hog.dump();
+  EXPECT_NE(hog.value("status_detail", "").find("out of memory"), std::string::npos) << hog.dump();
+  json ghost = WaitInstanceStatus(h_->admin(), sids[2], 0, "FAILED", std::chrono::seconds(60));
+  EXPECT_EQ(ghost.value("status", ""), "FAILED") << ghost.dump();
+  EXPECT_NE(ghost.value("status_detail", "").find("manifest unknown"), std::string::npos) << ghost.dump();
+}
+
+TEST_F(RuncWorkloads, ContainersSurviveANodeRestartAndNodesKeepToTheirOwn) {
+  auto& a = AddRuncNode("a");
+  auto& b = AddRuncNode("b");
+  std::string image = Push("oak/sleeper:1");
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 2).empty()) << h_->Dump();
+  auto sids = CreateServices(
+      h_->admin(), "keep",
+      json::array({Microservice("sa", "test", {{"code", image}, {"cmd", {"sleep", "3600"}},
+                                               {"constraints", {{{"type", "direct"}, {"node", "a"}}}}}),
+                   Microservice("sb", "test", {{"code", image}, {"cmd", {"sleep", "3600"}},
+                                               {"constraints", {{{"type", "direct"}, {"node", "b"}}}}})}));
+  ASSERT_EQ(sids.size(), 2u);
+  for (auto& sid : sids) ASSERT_EQ(DeployInstance(h_->admin(), sid), 0);
+  for (auto& sid : sids) {
+    json i = WaitInstanceStatus(h_->admin(), sid, 0, "RUNNING", std::chrono::seconds(60));
+    ASSERT_EQ(i.value("status", ""), "RUNNING") << i.dump() << "\n" << h_->Dump();
+  }
+  EXPECT_EQ(Containers(a), std::vector<std::string>{"keep.test.sa.test.instance.0"});
+  EXPECT_EQ(Containers(b), std::vector<std::string>{"keep.test.sb.test.instance.0"});
+  EXPECT_NE(EngineTag(a), EngineTag(b));
+
+  auto pid = ReadFile(a.data_dir() + "/containers/keep.test.sa.test.instance.0/container.pid");
+  ASSERT_TRUE(pid.ok());
+  a.Stop();
+  EXPECT_TRUE(fs::exists("/proc/" + *pid)) << "the container outlives its node engine";
+  a.Start();
+  // Back and still RUNNING, the same process, and still removable.
+  EXPECT_TRUE(WaitFor([&] { return a.Log().find("adopted instance") != std::string::npos; }, std::chrono::seconds(20)))
+      << a.Log();
+  json i = InstanceOf(h_->admin(), sids[0], 0);
+  EXPECT_EQ(i.value("status", ""), "RUNNING") << i.dump();
+  EXPECT_EQ(*ReadFile(a.data_dir() + "/containers/keep.test.sa.test.instance.0/container.pid"), *pid);
+  auto r = h_->admin().Delete("/api/service/" + sids[0] + "/instance/0");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_TRUE(WaitFor([&] { return Containers(a).empty(); }, std::chrono::seconds(20))) << a.Log();
+  EXPECT_EQ(Containers(b).size(), 1u);
+}
+
+}  // namespace
+}  // namespace oak::it
