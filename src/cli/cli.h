@@ -1,4 +1,4 @@
-// The client commands of `oak` (login, apply, app, svc, clusters).
+// The client commands of `oak` (login, apply, app, svc, logs, clusters).
 #pragma once
 
 #include <CLI/CLI.hpp>

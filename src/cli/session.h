@@ -31,5 +31,6 @@ CLI::App* AddCommand(CLI::App& parent, const std::string& name, const std::strin
 void AddLoginCommand(CLI::App& app, int& exit_code);
 void AddAppCommands(CLI::App& app, int& exit_code);
 void AddServiceCommands(CLI::App& app, int& exit_code);
+void AddLogsCommand(CLI::App& app, int& exit_code);
 
 }  // namespace oak::cli
