@@ -171,7 +171,8 @@ asio::awaitable<HttpResponse> ClusterApi::InstanceLogs(HttpRequest& req) {
   const Instance* inst = d_.manager.Find({req.params[0], *n});
   if (!inst) co_return HttpResponse::Error(404, "instance " + instance + " is not on this cluster");
   if (inst->node_id.empty())
-    co_return HttpResponse::Error(409, "instance " + instance + " has no node yet (status " + inst->status + ")");
+    co_return HttpResponse::Error(409, "instance " + instance + " is on no node now (status " + inst->status +
+                                           (inst->detail.empty() ? "" : ": " + inst->detail) + ")");
   // Copied before the wait: the instance may move or go meanwhile.
   LogQuery q{inst->node_id, inst->node_id, inst->job_name, *n, *max_bytes};
   const NodeState* node = d_.nodes.Find(inst->node_id);
