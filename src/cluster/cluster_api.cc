@@ -179,6 +179,8 @@ asio::awaitable<HttpResponse> ClusterApi::InstanceLogs(HttpRequest& req) {
   if (node) q.node_label = node->rec.name + " (" + node->rec.id + ")";
   if (node && !node->active)
     co_return HttpResponse::Error(504, "node " + q.node_label + " is not connected: " + node->inactive_reason);
+  if (d_.logs.full())
+    co_return HttpResponse::Error(503, std::to_string(d_.logs.pending()) + " log requests are waiting for nodes; try again");
   auto logs = co_await d_.logs.Fetch(&q);
   if (logs.ok()) co_return HttpResponse::Json(200, {{"logs", *logs}, {"node_id", q.node_id}, {"node_name", node ? node->rec.name : ""}});
   // A silent node is a gateway timeout; its own answers keep their meaning.

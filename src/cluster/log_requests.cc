@@ -31,7 +31,7 @@ LogRequests::~LogRequests() {
 
 asio::awaitable<Result<std::string>> LogRequests::Fetch(const LogQuery* q) {
   std::weak_ptr<int> alive = alive_;
-  if (pending_.size() >= max_pending_)
+  if (full())
     co_return Status::Unavailable(std::to_string(pending_.size()) + " log requests are waiting for nodes already; try again");
   std::string id = RandomHex(8);
   auto p = std::make_shared<Pending>(ex_);
@@ -43,7 +43,7 @@ asio::awaitable<Result<std::string>> LogRequests::Fetch(const LogQuery* q) {
                              LogsRequestPayload(id, q->job_name, q->instance, q->max_bytes));
   if (!sent.ok()) {
     pending_.erase(id);
-    co_return Status::Unavailable("cannot ask node " + q->node_label + " for logs: " + sent.message());
+    co_return Status::Internal("cannot ask node " + q->node_label + " for logs: " + sent.message());
   }
   co_await p->wake.async_wait(asio::as_tuple(asio::use_awaitable));
   if (alive.expired()) co_return Status::Unavailable("the cluster is stopping");

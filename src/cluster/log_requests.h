@@ -35,15 +35,16 @@ class LogRequests {
   ~LogRequests();
 
   // Asks the node and waits for its answer: the logs; kUnavailable when the node did not answer in
-  // time (or too many requests are waiting already); kNotFound when the node does not have the
-  // instance; kInternal for another error of the node. Messages name the node. `q` lives in the
-  // caller's frame (no by-value coroutine parameters: see root/api_users.cc).
+  // time, or at once when full(); kNotFound when the node does not have the instance; kInternal
+  // when the request could not be published or for another error of the node. Messages name the
+  // node. `q` lives in the caller's frame (no by-value coroutine parameters: see root/api_users.cc).
   boost::asio::awaitable<Result<std::string>> Fetch(const LogQuery* q);
 
   // A message on nodes/<node_id>/logs. Malformed, unknown (late) or misdirected answers are dropped.
   void OnReply(std::string_view node_id, std::string_view payload);
 
   size_t pending() const { return pending_.size(); }
+  bool full() const { return pending_.size() >= max_pending_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
 
  private:

@@ -82,7 +82,8 @@ boost::asio::awaitable<HttpResponse> RootApi::InstanceLogs(HttpRequest& req) {
   // The cluster's message names the node or the instance; the code keeps its meaning for the user,
   // except that a refusal of the root's own credentials is the root's problem, not the user's.
   std::string why = "cluster " + cluster + ": " + MessageOf(*res);
-  if (res->status == 404 || res->status == 409 || res->status == 504) co_return HttpResponse::Error(res->status, why);
+  if (res->status == 404 || res->status == 409 || res->status == 503 || res->status == 504)
+    co_return HttpResponse::Error(res->status, why);
   co_return HttpResponse::Error(502, why);
 }
 
