@@ -175,14 +175,17 @@ asio::awaitable<HttpResponse> ClusterApi::InstanceLogs(HttpRequest& req) {
                                            (inst->detail.empty() ? "" : ": " + inst->detail) + ")");
   // Copied before the wait: the instance may move or go meanwhile.
   LogQuery q{inst->node_id, inst->node_id, inst->job_name, *n, *max_bytes};
-  const NodeState* node = d_.nodes.Find(inst->node_id);
-  if (node) q.node_label = node->rec.name + " (" + node->rec.id + ")";
-  if (node && !node->active)
-    co_return HttpResponse::Error(504, "node " + q.node_label + " is not connected: " + node->inactive_reason);
+  std::string node_name;
+  if (const NodeState* node = d_.nodes.Find(inst->node_id)) {
+    node_name = node->rec.name;
+    q.node_label = node_name + " (" + node->rec.id + ")";
+    if (!node->active)
+      co_return HttpResponse::Error(504, "node " + q.node_label + " is not connected: " + node->inactive_reason);
+  }
   if (d_.logs.full())
     co_return HttpResponse::Error(503, std::to_string(d_.logs.pending()) + " log requests are waiting for nodes; try again");
   auto logs = co_await d_.logs.Fetch(&q);
-  if (logs.ok()) co_return HttpResponse::Json(200, {{"logs", *logs}, {"node_id", q.node_id}, {"node_name", node ? node->rec.name : ""}});
+  if (logs.ok()) co_return HttpResponse::Json(200, {{"logs", *logs}, {"node_id", q.node_id}, {"node_name", node_name}});
   // A silent node is a gateway timeout; its own answers keep their meaning.
   if (logs.status().code() == Code::kUnavailable) co_return HttpResponse::Error(504, logs.status().message());
   if (logs.status().code() == Code::kNotFound) co_return HttpResponse::Error(404, logs.status().message());
