@@ -60,6 +60,8 @@ void AddClusterCommand(CLI::App& app, oak::cluster::ClusterOptions& o, std::func
       ->envname("OAK_NODE_TIMEOUT")->check(CLI::Range(1, 86400))->capture_default_str();
   cmd->add_option("--heartbeat-interval", o.heartbeat_interval_s, "Seconds between heartbeats until the root sets it")
       ->envname("OAK_HEARTBEAT_INTERVAL")->check(CLI::Range(1, 3600))->capture_default_str();
+  cmd->add_option("--logs-timeout-ms", o.logs_timeout_ms, "How long to wait for a node's answer to a logs request")
+      ->envname("OAK_LOGS_TIMEOUT_MS")->check(CLI::Range(100, 8000))->capture_default_str();
   cmd->add_option("--log-level", o.log_level, "trace|debug|info|warn|error")->envname("OAK_LOG_LEVEL")->capture_default_str();
   cmd->add_option("--body-limit", o.body_limit, "Largest accepted request body in bytes")
       ->envname("OAK_BODY_LIMIT")->check(CLI::Range(1024, 256 << 20))->capture_default_str();

@@ -1,4 +1,4 @@
-// The client commands of `oak` (login, apply, app, svc, clusters) and `oak up`.
+// The client commands of `oak` (login, apply, app, svc, logs, clusters) and `oak up`.
 #pragma once
 
 #include <CLI/CLI.hpp>

@@ -46,6 +46,7 @@ void AddClientCommands(CLI::App& app, int& exit_code) {
   AddAppCommands(app, exit_code);
   AddServiceCommands(app, exit_code);
   AddUpCommand(app, exit_code);
+  AddLogsCommand(app, exit_code);
 }
 
 }  // namespace oak::cli

@@ -32,5 +32,6 @@ void AddLoginCommand(CLI::App& app, int& exit_code);
 void AddAppCommands(CLI::App& app, int& exit_code);
 void AddServiceCommands(CLI::App& app, int& exit_code);
 void AddUpCommand(CLI::App& app, int& exit_code);
+void AddLogsCommand(CLI::App& app, int& exit_code);
 
 }  // namespace oak::cli

@@ -35,6 +35,17 @@ Result<int64_t> ParseInstanceNumber(const std::string& text, bool allow_all) {
   return n;
 }
 
+// Absent: 64 KiB; more than 1 MiB is lowered to 1 MiB (the node caps its reply there too).
+Result<size_t> ParseMaxLogBytes(const std::string& text) {
+  constexpr size_t kDefault = 64 * 1024, kMax = 1024 * 1024;
+  if (text.empty()) return kDefault;
+  uint64_t v = 0;
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec == std::errc::result_out_of_range) return kMax;
+  if (ec != std::errc() || p != text.data() + text.size()) return Status::Invalid("max_bytes: expected a non-negative integer");
+  return std::min<uint64_t>(v, kMax);
+}
+
 }  // namespace
 
 bool SecretEquals(std::string_view a, std::string_view b) {
@@ -49,6 +60,7 @@ void ClusterApi::Register(Router& r) {
   r.AddAsync(http::verb::post, "/api/node/register", [this](HttpRequest& q) { return RegisterNode(q); });
   r.Add(http::verb::post, "/api/service/{}/{}", [this](HttpRequest& q) { return DeployInstance(q); });
   r.Add(http::verb::delete_, "/api/service/{}/{}", [this](HttpRequest& q) { return UndeployInstance(q); });
+  r.AddAsync(http::verb::get, "/api/service/{}/{}/logs", [this](HttpRequest& q) { return InstanceLogs(q); });
   r.Add(http::verb::get, "/api/nodes", [this](HttpRequest& q) { return ListNodes(q); });
   r.Add(http::verb::get, "/healthz", [this](HttpRequest&) {
     return HttpResponse::Json(200, {{"status", "ok"},
@@ -148,6 +160,37 @@ HttpResponse ClusterApi::UndeployInstance(HttpRequest& req) {
   Status s = d_.manager.Undeploy(req.params[0], *n);
   if (!s.ok()) return HttpResponse::FromStatus(s);
   return HttpResponse::Json(200, {{"message", "removed"}});
+}
+
+asio::awaitable<HttpResponse> ClusterApi::InstanceLogs(HttpRequest& req) {
+  if (!FromRoot(req)) co_return HttpResponse::Error(401, "only the root may read logs here (Authorization: Bearer <cluster secret>)");
+  auto n = ParseInstanceNumber(req.params[1], false);
+  if (!n.ok()) co_return HttpResponse::FromStatus(n.status());
+  auto max_bytes = ParseMaxLogBytes(req.QueryParam("max_bytes"));
+  if (!max_bytes.ok()) co_return HttpResponse::FromStatus(max_bytes.status());
+  const std::string instance = req.params[0] + "/" + std::to_string(*n);
+  const Instance* inst = d_.manager.Find({req.params[0], *n});
+  if (!inst) co_return HttpResponse::Error(404, "instance " + instance + " is not on this cluster");
+  if (inst->node_id.empty())
+    co_return HttpResponse::Error(409, "instance " + instance + " is on no node now (status " + inst->status +
+                                           (inst->detail.empty() ? "" : ": " + inst->detail) + ")");
+  // Copied before the wait: the instance may move or go meanwhile.
+  LogQuery q{inst->node_id, inst->node_id, inst->job_name, *n, *max_bytes};
+  std::string node_name;
+  if (const NodeState* node = d_.nodes.Find(inst->node_id)) {
+    node_name = node->rec.name;
+    q.node_label = node_name + " (" + node->rec.id + ")";
+    if (!node->active)
+      co_return HttpResponse::Error(504, "node " + q.node_label + " is not connected: " + node->inactive_reason);
+  }
+  if (d_.logs.full())
+    co_return HttpResponse::Error(503, std::to_string(d_.logs.pending()) + " log requests are waiting for nodes; try again");
+  auto logs = co_await d_.logs.Fetch(&q);
+  if (logs.ok()) co_return HttpResponse::Json(200, {{"logs", *logs}, {"node_id", q.node_id}, {"node_name", node_name}});
+  // A silent node is a gateway timeout; its own answers keep their meaning.
+  if (logs.status().code() == Code::kUnavailable) co_return HttpResponse::Error(504, logs.status().message());
+  if (logs.status().code() == Code::kNotFound) co_return HttpResponse::Error(404, logs.status().message());
+  co_return HttpResponse::Error(502, logs.status().message());
 }
 
 HttpResponse ClusterApi::ListNodes(HttpRequest& req) {

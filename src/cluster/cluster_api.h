@@ -1,5 +1,5 @@
-// The cluster's HTTP API: node registration (node join token), the root's deploy and undeploy
-// (cluster secret), the node list, health and metrics. See docs/api.md ("Cluster API").
+// The cluster's HTTP API: node registration (node join token), the root's deploy, undeploy and
+// instance logs (cluster secret), the node list, health and metrics. See docs/api.md ("Cluster API").
 #pragma once
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include "cluster/broker.h"
+#include "cluster/log_requests.h"
 #include "cluster/manager.h"
 #include "cluster/node_registry.h"
 #include "cluster/root_link.h"
@@ -24,6 +25,7 @@ struct ClusterApiDeps {
   NodeRegistry& nodes;
   Manager& manager;
   RootLink& root;
+  LogRequests& logs;
   Broker* broker;            // null when an operator-run broker is used
   HttpMetrics& metrics;
   std::string node_token;
@@ -41,6 +43,7 @@ class ClusterApi {
   boost::asio::awaitable<HttpResponse> RegisterNode(HttpRequest& req);
   HttpResponse DeployInstance(HttpRequest& req);
   HttpResponse UndeployInstance(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> InstanceLogs(HttpRequest& req);
   HttpResponse ListNodes(HttpRequest& req);
   bool FromRoot(const HttpRequest& req) const;
 

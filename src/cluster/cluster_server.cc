@@ -15,7 +15,9 @@
 
 #include "cluster/broker.h"
 #include "cluster/cluster_api.h"
+#include "cluster/log_requests.h"
 #include "cluster/manager.h"
+#include "cluster/node_protocol.h"
 #include "cluster/node_registry.h"
 #include "cluster/root_link.h"
 #include "cluster/store.h"
@@ -163,7 +165,12 @@ int RunCluster(const ClusterOptions& o) {
                                  .defer = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); }});
   if (Status s = manager.Load(); !s.ok()) return fail(s);
 
-  mqtt.OnMessage([&](const std::string& topic, const std::string& payload) { manager.OnMessage(topic, payload); });
+  LogRequests logs(io.get_executor(), bus, std::chrono::milliseconds(o.logs_timeout_ms));
+  mqtt.OnMessage([&](const std::string& topic, const std::string& payload) {
+    auto [node_id, rest] = SplitNodeTopic(topic);
+    if (rest == "logs") return logs.OnReply(node_id, payload);
+    manager.OnMessage(topic, payload);
+  });
   mqtt.OnConnect([&](bool ok, const std::string& reason) {
     if (ok) spdlog::info("msg=\"connected to the broker\" host={} port={}", mopts.host, mopts.port);
     else spdlog::warn("msg=\"broker refused the connection\" reason=\"{}\"", reason);
@@ -174,6 +181,7 @@ int RunCluster(const ClusterOptions& o) {
   mqtt.Subscribe("nodes/+/jobs/resources", 0);
   mqtt.Subscribe("nodes/+/job", 1);
   mqtt.Subscribe("nodes/+/will", 1);
+  mqtt.Subscribe("nodes/+/logs", 1);
   if (Status s = mqtt.Connect(mopts); !s.ok()) return fail(s);
 
   HttpMetrics http_metrics;
@@ -202,7 +210,7 @@ int RunCluster(const ClusterOptions& o) {
   RootLink root(io, **store, nodes, manager, ropts);
   manager.OnChange([&](const InstanceKey& k) { root.MarkDirty(k); });
 
-  ClusterApi api(ClusterApiDeps{io, nodes, manager, root, broker.get(), http_metrics, node_token, mqtt_advertise_host,
+  ClusterApi api(ClusterApiDeps{io, nodes, manager, root, logs, broker.get(), http_metrics, node_token, mqtt_advertise_host,
                                 mqtt_advertise_port, o.report_interval_s});
   api.Register(router);
   spdlog::info("msg=\"listening\" addr={}:{} mqtt={}:{} data_dir={}", listen->host, *port, mopts.host, mopts.port,

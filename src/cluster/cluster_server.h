@@ -22,6 +22,7 @@ struct ClusterOptions {
   int64_t report_interval_s = 2;        // told to nodes
   int64_t node_timeout_s = 6;           // silence before a node is inactive (3 reports)
   int64_t heartbeat_interval_s = 5;     // until the root says otherwise
+  int64_t logs_timeout_ms = 5000;       // wait for a node's logs answer; below the root's 10 s
   std::string log_level = "info";
   std::string ready_file;               // written with "host:port" once listening
   size_t body_limit = 1 << 20;

@@ -200,6 +200,35 @@ std::string DeletePayload(const std::string& job_name, const std::string& virtua
   return json{{"job_name", job_name}, {"virtualization", virtualization}, {"instance_number", instance_number}}.dump();
 }
 
+std::string LogsRequestPayload(const std::string& request_id, const std::string& job_name, int64_t instance_number,
+                               size_t max_bytes) {
+  return json{{"request_id", request_id}, {"job_name", job_name}, {"instance_number", instance_number},
+              {"max_bytes", max_bytes}}
+      .dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+Result<LogsReply> ParseLogsReply(std::string_view payload) {
+  auto j = ParseObject(payload);
+  if (!j.ok()) return j.status();
+  LogsReply r;
+  OAK_RETURN_IF_ERROR(ReadString(*j, "request_id", &r.request_id, 128));
+  if (r.request_id.empty()) return Status::Invalid("request_id: required");
+  OAK_RETURN_IF_ERROR(ReadJobName(*j, "job_name", &r.job_name));
+  OAK_RETURN_IF_ERROR(ReadInstanceNumber(*j, "instance_number", &r.instance));
+  if (!Absent(*j, "logs")) {
+    std::string logs;
+    OAK_RETURN_IF_ERROR(ReadString(*j, "logs", &logs, kMaxLogReplyBytes));
+    r.logs = std::move(logs);
+    return r;
+  }
+  auto err = j->find("error");
+  if (err == j->end() || !err->is_object()) return Status::Invalid("logs: required unless error is given");
+  for (auto [key, out, max] : {std::tuple{"code", &r.error_code, size_t{32}}, {"message", &r.error_message, size_t{4096}}})
+    if (Status s = ReadString(*err, key, out, max); !s.ok()) return Status::Invalid("error." + s.message());
+  if (r.error_code.empty()) return Status::Invalid("error.code: required");
+  return r;
+}
+
 std::pair<std::string_view, std::string_view> SplitNodeTopic(std::string_view topic) {
   constexpr std::string_view kPrefix = "nodes/";
   if (topic.substr(0, kPrefix.size()) != kPrefix) return {};

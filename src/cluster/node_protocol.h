@@ -76,6 +76,21 @@ Result<std::string> DeployPayload(const std::string& doc_text, int64_t instance_
 // nodes/<id>/control/delete
 std::string DeletePayload(const std::string& job_name, const std::string& virtualization, int64_t instance_number);
 
+// nodes/<id>/control/logs
+std::string LogsRequestPayload(const std::string& request_id, const std::string& job_name, int64_t instance_number,
+                               size_t max_bytes);
+// nodes/<id>/logs: `logs`, or `error: {code, message}` in its place.
+inline constexpr size_t kMaxLogReplyBytes = 4u << 20;  // 1 MiB of output, broken UTF-8 replaced
+struct LogsReply {
+  std::string request_id;
+  std::string job_name;
+  int64_t instance = 0;
+  std::optional<std::string> logs;  // absent: `error` says why
+  std::string error_code;           // "not_found", "internal", ... (node/payloads.h)
+  std::string error_message;
+};
+Result<LogsReply> ParseLogsReply(std::string_view payload);
+
 // "nodes/<id>/<rest>" -> {id, rest}; empty id when the topic has another shape.
 std::pair<std::string_view, std::string_view> SplitNodeTopic(std::string_view topic);
 

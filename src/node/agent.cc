@@ -212,6 +212,7 @@ void NodeAgent::OnMessage(const std::string& topic, const std::string& payload) 
   action.remove_prefix(control.size());
   if (action == "deploy") HandleDeploy(payload);
   else if (action == "delete") HandleDelete(payload);
+  else if (action == "logs") HandleLogs(payload);
   else spdlog::warn("msg=\"dropped control message\" topic={} error=\"unknown action\"", topic);
 }
 
@@ -245,6 +246,21 @@ void NodeAgent::HandleDelete(const std::string& payload) {
   Status s = runtime_.Remove(*key);
   if (s.code() == Code::kNotFound) PublishJob({*key, std::string(st::kUndeployed), ""});
   else if (!s.ok()) spdlog::warn("msg=\"cannot remove\" instance={} error=\"{}\"", key->ContainerName(), s.message());
+}
+
+void NodeAgent::HandleLogs(const std::string& payload) {
+  auto req = ParseLogsRequest(payload);
+  if (!req.ok()) {
+    spdlog::warn("msg=\"dropped control message\" topic={}control/logs error=\"{}\"", topic_prefix_,
+                 req.status().message());
+    return;
+  }
+  if (!mqtt_) return;
+  auto logs = runtime_.Logs(req->key, req->max_bytes);
+  // QoS 1 like the request: the cluster is waiting for exactly this message.
+  if (Status p = mqtt_->Publish(topic_prefix_ + "logs", LogsReply(*req, logs), 1); !p.ok()) {
+    spdlog::warn("msg=\"cannot publish logs\" instance={} error=\"{}\"", req->key.ContainerName(), p.message());
+  }
 }
 
 void NodeAgent::OnInstanceEvent(const InstanceStatus& s) {

@@ -9,6 +9,8 @@
 //
 // Threading: everything runs on the executor given at construction (one event loop); MqttClient
 // and the runtime post their callbacks there. Several agents may share one executor (`oak sim`).
+// One exception to "nothing blocks the loop": a `control/logs` request reads the instance's logs
+// inline (Runtime::Logs, at most kMaxLogBytes = 1 MiB from a file), a short bounded read.
 #pragma once
 
 #include <chrono>
@@ -97,6 +99,7 @@ class NodeAgent {
   void OnMessage(const std::string& topic, const std::string& payload);
   void HandleDeploy(const std::string& payload);
   void HandleDelete(const std::string& payload);
+  void HandleLogs(const std::string& payload);
   void OnInstanceEvent(const InstanceStatus& s);
   void PublishJob(const InstanceStatus& s);
   void ArmReport();

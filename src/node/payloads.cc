@@ -1,5 +1,6 @@
 #include "node/payloads.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace oak::node {
@@ -154,6 +155,42 @@ Result<InstanceKey> ParseDelete(std::string_view payload) {
   auto j = ParseObject(payload);
   if (!j.ok()) return j.status();
   return ReadKey(*j);
+}
+
+Result<LogsRequest> ParseLogsRequest(std::string_view payload) {
+  auto j = ParseObject(payload);
+  if (!j.ok()) return j.status();
+  LogsRequest r;
+  auto id = j->find("request_id");
+  if (id == j->end() || !id->is_string()) return Status::Invalid("request_id: required, a string");
+  r.request_id = id->get<std::string>();
+  bool printable = std::all_of(r.request_id.begin(), r.request_id.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+  if (r.request_id.empty() || r.request_id.size() > 128 || !printable) {
+    return Status::Invalid("request_id: must be 1-128 printable ASCII characters");
+  }
+  auto key = ReadKey(*j);
+  if (!key.ok()) return key.status();
+  r.key = std::move(*key);
+  auto max = j->find("max_bytes");
+  if (max != j->end() && !max->is_null()) {
+    if (!max->is_number_integer() || (!max->is_number_unsigned() && max->get<int64_t>() < 0)) {
+      return Status::Invalid("max_bytes: must be a non-negative integer");
+    }
+    r.max_bytes = std::min<uint64_t>(max->get<uint64_t>(), kMaxLogBytes);
+  }
+  return r;
+}
+
+std::string LogsReply(const LogsRequest& req, const Result<std::string>& logs) {
+  json j = {{"request_id", req.request_id}, {"job_name", req.key.job_name}, {"instance_number", req.key.instance}};
+  if (logs.ok()) {
+    j["logs"] = *logs;
+  } else {
+    static const char* const kCodes[] = {"ok",       "invalid",   "unauthorized", "forbidden", "not_found",
+                                         "conflict", "too_large", "unavailable",  "internal"};
+    j["error"] = {{"code", kCodes[static_cast<int>(logs.status().code())]}, {"message", logs.status().message()}};
+  }
+  return Dump(j);
 }
 
 std::string JobMessage(const InstanceStatus& s, const std::string& publicip) {

@@ -36,6 +36,21 @@ Result<DeploySpec> ParseDeploy(std::string_view payload);
 // `nodes/<id>/control/delete`: `{job_name, virtualization, instance_number}`.
 Result<InstanceKey> ParseDelete(std::string_view payload);
 
+// `nodes/<id>/control/logs`: `{request_id, job_name, instance_number, max_bytes?}`. `max_bytes`
+// defaults to kDefaultLogBytes and is lowered to kMaxLogBytes, which bounds the reply (its JSON
+// escaping at most multiplies that by six).
+inline constexpr size_t kDefaultLogBytes = 64 * 1024;
+inline constexpr size_t kMaxLogBytes = 1024 * 1024;
+struct LogsRequest {
+  std::string request_id;  // 1-128 printable ASCII characters, echoed in the reply
+  InstanceKey key;
+  size_t max_bytes = kDefaultLogBytes;
+};
+Result<LogsRequest> ParseLogsRequest(std::string_view payload);
+// `nodes/<id>/logs`: `{request_id, job_name, instance_number, logs}`, or `error: {code, message}` in
+// place of `logs` (code: "not_found" for an instance the node does not have, else "internal", ...).
+std::string LogsReply(const LogsRequest& req, const Result<std::string>& logs);
+
 std::string JobMessage(const InstanceStatus& s, const std::string& publicip);
 std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>& instances);
 std::string ResourcesMessage(const std::vector<InstanceUsage>& usage);

@@ -11,7 +11,7 @@
 //     CREATING -> [CREATED ->] RUNNING -> COMPLETED | FAILED | DEAD, or straight to FAILED from
 //     CREATING; Remove ends with UNDEPLOYED, after which the key is gone.
 //   - Blocking work (runc, image pulls, process supervision) runs off the executor; methods return at
-//     once and report through events.
+//     once and report through events. The one exception is Logs, a bounded read (see there).
 #pragma once
 
 #include <compare>
@@ -92,6 +92,13 @@ class Runtime {
   virtual Status Remove(const InstanceKey& key) = 0;
   // Every present instance with its current status, in key order.
   virtual std::vector<InstanceStatus> List() const = 0;
+  // The last `max_bytes` bytes of the instance's combined stdout and stderr, oldest first, as the
+  // workload wrote them (not necessarily valid UTF-8; the cut may fall inside a line or a
+  // character). Empty when it wrote nothing. Readable from Deploy until Remove, also after the
+  // instance ended. kNotFound for an unknown key. Runs on the executor and may block briefly: a
+  // runtime reads at most `max_bytes` from what it keeps (runtimes cap what they keep per instance,
+  // so older output may be gone), and callers bound `max_bytes` (the agent: 1 MiB).
+  virtual Result<std::string> Logs(const InstanceKey& key, size_t max_bytes) const = 0;
   // Current consumption of the instances that are running. Must be cheap: runtimes sample in the
   // background (or answer from what they already know) so the report timer never blocks.
   virtual std::vector<InstanceUsage> Usage() = 0;

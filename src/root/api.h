@@ -97,6 +97,8 @@ class RootApi {
   HttpResponse ListAllServices(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> DeployInstance(HttpRequest& req);
   HttpResponse UndeployInstance(HttpRequest& req);
+  // Instance logs through the cluster and node (api_logs.cc).
+  boost::asio::awaitable<HttpResponse> InstanceLogs(HttpRequest& req);
 
   // Clusters and operations (api_clusters.cc).
   HttpResponse ListClusters(HttpRequest& req, bool active_only);

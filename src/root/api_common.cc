@@ -49,6 +49,7 @@ void RootApi::Register(Router& r) {
   sync(V::get, "/api/services", &RootApi::ListAllServices);
   async(V::post, "/api/service/{}/instance", &RootApi::DeployInstance);
   sync(V::delete_, "/api/service/{}/instance/{}", &RootApi::UndeployInstance);
+  async(V::get, "/api/service/{}/instance/{}/logs", &RootApi::InstanceLogs);
 
   r.Add(V::get, "/api/clusters", [this](HttpRequest& q) { return ListClusters(q, false); });
   r.Add(V::get, "/api/clusters/active", [this](HttpRequest& q) { return ListClusters(q, true); });

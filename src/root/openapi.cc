@@ -11,6 +11,7 @@ struct Doc {
   const char* summary;
   const char* auth;  // "user", "admin", "cluster-token", "cluster-secret", "refresh", "none"
   const char* body;  // request body description, or nullptr
+  const char* query = nullptr;  // an optional integer query parameter, or nullptr
 };
 
 // Keyed by "METHOD pattern" exactly as registered.
@@ -45,6 +46,7 @@ const std::map<std::string, Doc>& Docs() {
       {"GET /api/services", {"Services (Admin: all; others: their own)", "user", nullptr}},
       {"POST /api/service/{}/instance", {"Deploy one more instance (asynchronous)", "user", "any JSON (ignored)"}},
       {"DELETE /api/service/{}/instance/{}", {"Undeploy instance n (-1: all)", "user", nullptr}},
+      {"GET /api/service/{}/instance/{}/logs", {"The last max_bytes (query, default 65536, at most 1 MiB) of instance n's stdout and stderr, from its node: {logs, instance_number, cluster_id, worker_id}; 404 unknown instance, 409 not placed yet, 502 cluster unreachable, 504 node or cluster silent", "user", nullptr, "max_bytes"}},
       {"GET /api/clusters", {"All clusters", "user", nullptr}},
       {"GET /api/clusters/active", {"Active clusters", "user", nullptr}},
       {"GET /api/nodes", {"Worker nodes of every active cluster, as the clusters list them, with cluster_id and cluster_name", "user", nullptr}},
@@ -100,6 +102,9 @@ json OpenApiDocument(const Router& router) {
     for (size_t p = pattern.find("{}"); p != std::string::npos; p = pattern.find("{}", p + 2))
       params.push_back({{"name", "p" + std::to_string(++n)}, {"in", "path"}, {"required", true},
                         {"schema", {{"type", "string"}}}});
+    if (it != Docs().end() && it->second.query)
+      params.push_back({{"name", it->second.query}, {"in", "query"}, {"required", false},
+                        {"schema", {{"type", "integer"}, {"minimum", 0}}}});
     if (!params.empty()) op["parameters"] = params;
     std::string m(http::to_string(method));
     for (auto& c : m) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -15,6 +15,7 @@
 #include "common/fs.h"
 #include "support/fake_cluster.h"
 #include "support/root_process.h"
+#include "support/tier_processes.h"
 
 namespace oak::testing {
 namespace {
@@ -284,6 +285,34 @@ TEST_F(CliTest, DeployToAFakeCluster) {
   CliRun u = oak_({"svc", "undeploy", "db", "all"});
   ASSERT_EQ(u.code, 0) << u;
   EXPECT_TRUE(WaitFor([&] { return !cluster.Undeploys().empty(); }));
+}
+
+TEST_F(CliTest, LogsPrintsAnInstancesOutputVerbatim) {
+  Login();
+  ClusterProcess cluster(data_ / "cluster", root_.url(), root_.config().cluster_token);
+  NodeProcess node(data_ / "node", cluster.url(), cluster.config().node_token);  // stopped first
+  ASSERT_EQ(oak_({"apply", WriteSla("shop.json", kShopSla)}).code, 0);
+  // Deploys are refused until the root has heard of an active cluster with room.
+  ASSERT_TRUE(WaitFor([&] {
+    CliRun cl = oak_({"clusters", "--json"});
+    json j = json::parse(cl.out, nullptr, false);
+    return j.is_array() && j.size() == 1 && j[0].value("active_nodes", 0) == 1;
+  }, std::chrono::seconds(20))) << cluster.Log();
+  ASSERT_EQ(oak_({"svc", "deploy", "db"}).code, 0);
+  ASSERT_TRUE(WaitFor([&] { return InstanceStatus("db") == "RUNNING"; }, std::chrono::seconds(15)))
+      << ShowJson("db").dump() << cluster.Log();
+
+  CliRun all = oak_({"logs", "db"});
+  ASSERT_EQ(all.code, 0) << all;
+  EXPECT_EQ(all.out, "simulated: CREATING\nsimulated: RUNNING\n");
+  CliRun tail = oak_({"logs", "shop.prod.db.prod", "0", "--max-bytes", "8"});
+  ASSERT_EQ(tail.code, 0) << tail;
+  EXPECT_EQ(tail.out, "RUNNING\n");
+  CliRun j = oak_({"logs", "db", "--json"});
+  EXPECT_EQ(json::parse(j.out, nullptr, false).value("logs", ""), all.out) << j;
+  CliRun missing = oak_({"logs", "db", "3"});
+  EXPECT_EQ(missing.code, 1) << missing;
+  EXPECT_THAT(missing.err, HasSubstr("has no instance 3")) << missing;
 }
 
 TEST_F(CliTest, ErrorsNameTheCause) {

@@ -97,5 +97,49 @@ TEST(NodeProtocol, SplitsNodeTopics) {
   EXPECT_TRUE(SplitNodeTopic("nodes/abc").first.empty());
 }
 
+TEST(NodeProtocol, LogsRequestAndReply) {
+  json req = json::parse(LogsRequestPayload("r1", "a.b.c.d", 2, 4096));
+  EXPECT_EQ(req, (json{{"request_id", "r1"}, {"job_name", "a.b.c.d"}, {"instance_number", 2}, {"max_bytes", 4096}}));
+
+  auto ok = ParseLogsReply(R"({"request_id":"r1","job_name":"a.b.c.d","instance_number":2,"logs":"x\ny\n"})");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->request_id, "r1");
+  EXPECT_EQ(ok->instance, 2);
+  ASSERT_TRUE(ok->logs.has_value());
+  EXPECT_EQ(*ok->logs, "x\ny\n");
+  auto empty = ParseLogsReply(R"({"request_id":"r1","job_name":"a","instance_number":0,"logs":""})");
+  ASSERT_TRUE(empty.ok());
+  EXPECT_EQ(empty->logs, std::string());
+
+  auto err = ParseLogsReply(
+      R"({"request_id":"r1","job_name":"a","instance_number":0,"error":{"code":"not_found","message":"gone"}})");
+  ASSERT_TRUE(err.ok()) << err.status().message();
+  EXPECT_FALSE(err->logs.has_value());
+  EXPECT_EQ(err->error_code, "not_found");
+  EXPECT_EQ(err->error_message, "gone");
+
+  struct Case {
+    std::string payload, field;
+  } cases[] = {
+      {R"({"job_name":"a","instance_number":0,"logs":""})", "request_id"},
+      {R"({"request_id":"","job_name":"a","instance_number":0,"logs":""})", "request_id"},
+      {R"({"request_id":")" + std::string(200, 'r') + R"(","job_name":"a","instance_number":0,"logs":""})", "request_id"},
+      {R"({"request_id":"r","instance_number":0,"logs":""})", "job_name"},
+      {R"({"request_id":"r","job_name":"a","instance_number":-1,"logs":""})", "instance_number"},
+      {R"({"request_id":"r","job_name":"a","instance_number":0,"logs":7})", "logs"},
+      {R"({"request_id":"r","job_name":"a","instance_number":0})", "logs"},
+      {R"({"request_id":"r","job_name":"a","instance_number":0,"error":{"message":"m"}})", "error.code"},
+      {R"({"request_id":"r","job_name":"a","instance_number":0,"error":{"code":1}})", "error.code"},
+      {R"({"request_id":"r","job_name":"a","instance_number":0,"logs":")" + std::string(kMaxLogReplyBytes + 1, 'x') +
+           R"("})", "logs"},
+  };
+  for (const auto& c : cases) {
+    auto r = ParseLogsReply(c.payload);
+    ASSERT_FALSE(r.ok()) << c.payload.substr(0, 120);
+    EXPECT_NE(r.status().message().find(c.field), std::string::npos) << r.status().message();
+  }
+  EXPECT_FALSE(ParseLogsReply("[]").ok());
+}
+
 }  // namespace
 }  // namespace oak::cluster

@@ -152,10 +152,14 @@ TEST_F(NodeProcessTest, MalformedControlMessagesAreDroppedAndTheNodeKeepsWorking
   const std::vector<std::string> bad = {"not json", "", "[1,2,3]", "null", "{\"job_name\": 5, \"instance_number\": 0}",
                                        "{\"job_name\": \"a.b.c.d\", \"instance_number\": \"0\"}",
                                        "{\"job_name\": \"a.b.c.d\"}", "\xff\xfe\xfd", std::string(100000, '{')};
+  const std::string logs = "nodes/" + id + "/control/logs";
   for (const auto& p : bad) {
     cluster_.Publish(deploy, p);
     cluster_.Publish(del, p);
+    cluster_.Publish(logs, p);
   }
+  cluster_.Publish(logs, R"({"job_name": "a.b.c.d", "instance_number": 0})");
+  cluster_.Publish(logs, R"({"request_id": "r0", "job_name": "a.b.c.d", "instance_number": 0, "max_bytes": -5})");
   cluster_.Publish(deploy, R"({"job_name": "a.b.c.d", "instance_number": 0, "memory": "x"})");
   cluster_.Publish(deploy, R"({"job_name": "a.b.c.d", "instance_number": 0, "one_shot": 1})");
   cluster_.Publish("nodes/" + id + "/control/reboot", "{}");
@@ -166,6 +170,18 @@ TEST_F(NodeProcessTest, MalformedControlMessagesAreDroppedAndTheNodeKeepsWorking
     EXPECT_EQ(m.json["sname"], "app.ns.ok.ns") << "a malformed message produced a status: " << m.payload;
   }
   EXPECT_NE(node->Log().find("dropped control message"), std::string::npos);
+  EXPECT_NE(node->Log().find("control/logs error=\"request_id: required"), std::string::npos) << node->Log();
+  EXPECT_NE(node->Log().find("control/logs error=\"max_bytes: must be"), std::string::npos) << node->Log();
+  // Malformed requests get no answer; a good one does, for a present and an absent instance.
+  cluster_.Publish(logs, R"({"request_id": "r1", "job_name": "app.ns.ok.ns", "instance_number": 1})");
+  cluster_.Publish(logs, R"({"request_id": "r2", "job_name": "app.ns.ok.ns", "instance_number": 2})");
+  ASSERT_TRUE(cluster_.Pump([&] { return cluster_.On("nodes/" + id + "/logs").size() >= 2; })) << node->Log();
+  auto answers = cluster_.On("nodes/" + id + "/logs");
+  ASSERT_EQ(answers.size(), 2u);
+  EXPECT_EQ(answers[0].json["request_id"], "r1");
+  EXPECT_EQ(answers[0].json["logs"], "simulated: CREATING\nsimulated: RUNNING\n") << answers[0].payload;
+  EXPECT_EQ(answers[1].json["request_id"], "r2");
+  EXPECT_EQ(answers[1].json["error"]["code"], "not_found") << answers[1].payload;
 }
 
 TEST_F(NodeProcessTest, SigtermDisconnectsCleanlyButSigkillFiresTheWill) {

@@ -175,5 +175,50 @@ TEST(MessagesTest, ShapesOfDocsMqttMd) {
   EXPECT_NO_THROW(JobMessage(bad, ""));
 }
 
+TEST(LogsPayloadsTest, RequestIsCheckedFieldByField) {
+  auto r = ParseLogsRequest(R"({"request_id":"r1","job_name":"a.b.c.d","instance_number":3,"max_bytes":100})");
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ(r->request_id, "r1");
+  EXPECT_EQ(r->key, (InstanceKey{"a.b.c.d", 3}));
+  EXPECT_EQ(r->max_bytes, 100u);
+  auto d = ParseLogsRequest(R"({"request_id":"r1","job_name":"a.b.c.d","instance_number":0,"extra":1})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(d->max_bytes, kDefaultLogBytes);
+  auto big = ParseLogsRequest(R"({"request_id":"r","job_name":"a","instance_number":0,"max_bytes":18446744073709551615})");
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(big->max_bytes, kMaxLogBytes) << "capped, so the reply stays bounded";
+
+  auto field_of = [](const std::string& payload) {
+    auto res = ParseLogsRequest(payload);
+    return res.ok() ? std::string("ok") : res.status().message();
+  };
+  EXPECT_NE(field_of(R"({"job_name":"a","instance_number":0})").find("request_id"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"","job_name":"a","instance_number":0})").find("request_id"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"a b","job_name":"a","instance_number":0})").find("request_id"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":7,"job_name":"a","instance_number":0})").find("request_id"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":")" + std::string(129, 'x') + R"(","job_name":"a","instance_number":0})")
+                .find("request_id"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"r","instance_number":0})").find("job_name"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"r","job_name":"../x","instance_number":0})").find("job_name"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"r","job_name":"a","instance_number":"0"})").find("instance_number"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"r","job_name":"a","instance_number":0,"max_bytes":-1})").find("max_bytes"), std::string::npos);
+  EXPECT_NE(field_of(R"({"request_id":"r","job_name":"a","instance_number":0,"max_bytes":1.5})").find("max_bytes"), std::string::npos);
+  EXPECT_NE(field_of("[1]"), "ok");
+  EXPECT_NE(field_of("{"), "ok");
+}
+
+TEST(LogsPayloadsTest, ReplyCarriesLogsOrAnError) {
+  LogsRequest req{"r1", {"a.b.c.d", 3}, 100};
+  json ok = json::parse(LogsReply(req, std::string("line 1\nline 2\n")));
+  EXPECT_EQ(ok, (json{{"request_id", "r1"}, {"job_name", "a.b.c.d"}, {"instance_number", 3},
+                      {"logs", "line 1\nline 2\n"}}));
+  json err = json::parse(LogsReply(req, Status::NotFound("a.b.c.d.instance.3 is not on this node")));
+  EXPECT_FALSE(err.contains("logs"));
+  EXPECT_EQ(err["error"], (json{{"code", "not_found"}, {"message", "a.b.c.d.instance.3 is not on this node"}}));
+  EXPECT_EQ(err["request_id"], "r1");
+  // A workload's output is bytes: broken UTF-8 is replaced, never thrown on.
+  EXPECT_NO_THROW(json::parse(LogsReply(req, std::string("bin \xff\xfe \x01"))));
+}
+
 }  // namespace
 }  // namespace oak::node

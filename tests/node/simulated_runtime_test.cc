@@ -200,5 +200,35 @@ TEST_F(SimulatedRuntimeTest, NoEventAfterShutdown) {
   EXPECT_EQ(rt_->Deploy(Spec("a.b.c.d", 1)).code(), Code::kUnavailable);
 }
 
+TEST_F(SimulatedRuntimeTest, LogsKeepALinePerStatusChangeUntilRemoved) {
+  SimulatedOptions o;
+  o.failure_rate = 1;
+  Make(o);
+  InstanceKey k{"app.ns.svc.ns", 0};
+  EXPECT_EQ(rt_->Logs(k, 100).status().code(), Code::kNotFound);
+  ASSERT_TRUE(rt_->Deploy(Spec(k.job_name, 0)).ok());
+  EXPECT_EQ(*rt_->Logs(k, 100), "simulated: CREATING\n");
+  ASSERT_TRUE(PumpUntil([&] { return StatusNow(k) == "FAILED"; }));
+  EXPECT_EQ(*rt_->Logs(k, 1000), "simulated: CREATING\nsimulated: FAILED: simulated start failure (failure rate 1)\n");
+  EXPECT_EQ(*rt_->Logs(k, 8), "rate 1)\n") << "the last max_bytes bytes";
+  EXPECT_EQ(*rt_->Logs(k, 0), "");
+  ASSERT_TRUE(rt_->Remove(k).ok());
+  EXPECT_EQ(rt_->Logs(k, 100).status().code(), Code::kNotFound);
+}
+
+TEST_F(SimulatedRuntimeTest, ARedeployStartsAFreshLog) {
+  SimulatedOptions o;
+  o.one_shot_run = 1ms;
+  Make(o);
+  InstanceKey k{"app.ns.svc.ns", 0};
+  // Replacing an ended instance replaces its log as well.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(rt_->Deploy(Spec(k.job_name, 0, true)).ok());
+    ASSERT_TRUE(PumpUntil([&] { return StatusNow(k) == "COMPLETED"; }));
+  }
+  EXPECT_EQ(*rt_->Logs(k, 1 << 20),
+            "simulated: CREATING\nsimulated: RUNNING\nsimulated: COMPLETED: exited with code 0\n");
+}
+
 }  // namespace
 }  // namespace oak::node

@@ -31,6 +31,10 @@ TEST(OpenApiTest, EveryRouteIsDocumented) {
   EXPECT_EQ(doc["openapi"], "3.0.3");
   EXPECT_TRUE(doc["paths"].contains("/api/service/{p1}/instance/{p2}"));
   EXPECT_TRUE(doc["paths"]["/api/auth/login"].contains("post"));
+  const auto& logs = doc["paths"]["/api/service/{p1}/instance/{p2}/logs"]["get"];
+  ASSERT_EQ(logs["parameters"].size(), 3u) << logs.dump();
+  EXPECT_EQ(logs["parameters"][2], (nlohmann::json{{"name", "max_bytes"}, {"in", "query"}, {"required", false},
+                                                   {"schema", {{"type", "integer"}, {"minimum", 0}}}}));
   EXPECT_GE(doc["paths"].size(), 25u);
   pool.join();
 }

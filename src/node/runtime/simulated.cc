@@ -71,6 +71,13 @@ std::vector<InstanceStatus> SimulatedRuntime::List() const {
   return out;
 }
 
+Result<std::string> SimulatedRuntime::Logs(const InstanceKey& key, size_t max_bytes) const {
+  auto it = instances_.find(key);
+  if (it == instances_.end()) return Status::NotFound(key.ContainerName() + " is not on this node");
+  const std::string& log = it->second.log;
+  return log.size() <= max_bytes ? log : log.substr(log.size() - max_bytes);
+}
+
 std::vector<InstanceUsage> SimulatedRuntime::Usage() {
   std::vector<InstanceUsage> out;
   for (const auto& [key, inst] : instances_) {
@@ -122,6 +129,13 @@ void SimulatedRuntime::OnTimer(const InstanceKey& key, uint64_t generation) {
 void SimulatedRuntime::Set(const InstanceKey& key, Instance& inst, std::string status, std::string detail) {
   inst.status = std::move(status);
   inst.detail = std::move(detail);
+  inst.log += "simulated: " + inst.status + (inst.detail.empty() ? "" : ": " + inst.detail) + "\n";
+  if (inst.log.size() > kLogCap) {
+    // Drop whole lines from the front; a single line longer than the cap keeps its tail.
+    size_t cut = inst.log.find('\n', inst.log.size() - kLogCap - 1);
+    cut = cut == std::string::npos || cut + 1 >= inst.log.size() ? inst.log.size() - kLogCap : cut + 1;
+    inst.log.erase(0, cut);
+  }
   Emit({key, inst.status, inst.detail});
 }
 

@@ -1,6 +1,7 @@
 // The `simulated` runtime: instances go through the real status sequence on asio timers but run
 // no process. It backs `oak sim` (thousands of nodes in one process) and tests of everything above
-// the runtime (agent, cluster, root) without containers.
+// the runtime (agent, cluster, root) without containers. Its "logs" are one line per status change
+// (`simulated: RUNNING`, `simulated: FAILED: <detail>`), the last kLogCap bytes kept per instance.
 #pragma once
 
 #include <chrono>
@@ -35,12 +36,16 @@ class SimulatedRuntime final : public Runtime {
   // kInvalid unless 0 <= failure_rate <= 1 and the delays are not negative.
   static Status Validate(const SimulatedOptions& o);
 
+  // Bytes of log kept per instance: enough for every line of a life cycle, small at a million instances.
+  static constexpr size_t kLogCap = 1024;
+
   std::string_view name() const override { return "simulated"; }
   std::vector<std::string> Virtualizations() const override { return opts_.virtualizations; }
   void SetEventHandler(EventHandler h) override { handler_ = std::move(h); }
   Status Deploy(const DeploySpec& spec) override;
   Status Remove(const InstanceKey& key) override;
   std::vector<InstanceStatus> List() const override;
+  Result<std::string> Logs(const InstanceKey& key, size_t max_bytes) const override;
   std::vector<InstanceUsage> Usage() override;
   void Shutdown() override;
 
@@ -54,6 +59,7 @@ class SimulatedRuntime final : public Runtime {
     bool will_fail = false;
     std::string status;
     std::string detail;
+    std::string log;  // at most kLogCap bytes, whole lines, oldest first
     double cpu_base = 0;  // steady-state usage; Usage() jitters around it
     double memory_base = 0;
     uint64_t generation = 0;  // tells a timer of a replaced instance from the current one's
