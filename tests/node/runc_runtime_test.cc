@@ -143,10 +143,10 @@ TEST_F(RuncRuntimeTest, RunsLogsAndRemovesAContainer) {
   ASSERT_TRUE(WaitStatus(spec.key, "RUNNING")) << Last(spec.key).detail;
   EXPECT_EQ(rt_->Deploy(spec).code(), Code::kConflict);
   ASSERT_TRUE(oak::testing::PumpUntil(io_, [&] {
-    auto logs = rt_->ReadLogs(spec.key, 4096);
+    auto logs = rt_->Logs(spec.key, 4096);
     return logs.ok() && logs->find("to-stderr") != std::string::npos;
   }, 10s));
-  EXPECT_NE(rt_->ReadLogs(spec.key, 4096)->find("hello from app.ns.svc.ns.instance.0"), std::string::npos);
+  EXPECT_NE(rt_->Logs(spec.key, 4096)->find("hello from app.ns.svc.ns.instance.0"), std::string::npos);
   auto state = RunCommand({"runc", "--root", dir_.path() + "/data/runc", "state", "app.ns.svc.ns.instance.0"});
   ASSERT_TRUE(state.ok() && state->ok()) << (state.ok() ? state->err : state.status().message());
   EXPECT_NE(state->out.find("\"running\""), std::string::npos);
@@ -177,7 +177,7 @@ TEST_F(RuncRuntimeTest, ExitsBecomeCompletedOrDeadWithTheCode) {
   ASSERT_TRUE(RunCommand({"runc", "--root", dir_.path() + "/data/runc", "kill", killed.key.ContainerName(), "KILL"}).ok());
   ASSERT_TRUE(WaitStatus(killed.key, "DEAD"));
   EXPECT_EQ(Last(killed.key).detail, "killed by signal 9 (SIGKILL)");
-  EXPECT_NE(rt_->ReadLogs(done.key, 100)->find("done"), std::string::npos) << "logs stay after the end";
+  EXPECT_NE(rt_->Logs(done.key, 100)->find("done"), std::string::npos) << "logs stay after the end";
   // An ended instance may be deployed again under the same key.
   ASSERT_TRUE(oak::testing::PumpUntil(io_, [&] { return rt_->Deploy(bad).ok(); }, 10s));
   ASSERT_TRUE(WaitStatus(bad.key, "DEAD"));
@@ -223,7 +223,7 @@ TEST_F(RuncRuntimeTest, ContainersOutliveTheRuntimeAndAreAdoptedAgain) {
   ASSERT_EQ(StatusOf(spec.key), "RUNNING");
   EXPECT_EQ(*ReadFile(rt_->BundleDir(spec.key) + "/container.pid"), *pid_before);
   EXPECT_TRUE(fs::exists("/proc/" + *pid_before));
-  EXPECT_NE(rt_->ReadLogs(spec.key, 100)->find("image-default"), std::string::npos);
+  EXPECT_NE(rt_->Logs(spec.key, 100)->find("image-default"), std::string::npos);
 
   // The adopted container's end is still noticed.
   ASSERT_TRUE(RunCommand({"runc", "--root", dir_.path() + "/data/runc", "kill", spec.key.ContainerName(), "KILL"}).ok());

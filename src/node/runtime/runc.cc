@@ -498,7 +498,7 @@ std::vector<InstanceUsage> RuncRuntime::Usage() {
   return out;
 }
 
-Result<std::string> RuncRuntime::ReadLogs(const InstanceKey& key, size_t max_bytes) const {
+Result<std::string> RuncRuntime::Logs(const InstanceKey& key, size_t max_bytes) const {
   if (!instances_.count(key)) return Status::NotFound(key.ContainerName() + " is not on this node");
   const std::string base = BundleDir(key) + "/log";
   std::string text;

@@ -86,7 +86,7 @@ class RuncRuntime final : public Runtime {
   void Shutdown() override;
 
   // The last `max_bytes` of the instance's output (stdout and stderr together).
-  Result<std::string> ReadLogs(const InstanceKey& key, size_t max_bytes) const;
+  Result<std::string> Logs(const InstanceKey& key, size_t max_bytes) const override;
   // Removes every container of this node and its bundle (blocking; for `oak node --reset` and tests).
   Status RemoveAll();
 
