@@ -248,9 +248,11 @@ void Up::PrintSummary(bool demo_running) const {
             << "    " << oak << " svc show hello.demo.web.demo\n"
             << "    " << oak << " nodes\n"
             << "    " << oak << " apply my-app.json --deploy\n"
+            << "    " << oak << " logs hello.demo.web.demo\n"
             << "    tail -f " << c_.dir << "/node-1.log\n"
             << "    " << oak << " app rm hello\n"
-            << "\n  Ctrl-C stops everything.\n\n"
+            << "\n  Ctrl-C stops Oak; running containers stay up and are adopted at the next start\n"
+            << "  (`" << oak << " node --reset --data-dir " << c_.dir << "/node-1` removes them).\n\n"
             << std::flush;
 }
 

@@ -43,7 +43,7 @@ Status Manager::Load() {
                   r.updated_ms};
     NodeState* node = inst.node_id.empty() ? nullptr : nodes_.Find(inst.node_id);
     if (node && OccupiesNode(inst.status)) {
-      nodes_.Allocate(*node, svc->second.req.need);
+      nodes_.Allocate(*node, svc->second.req);
       inst.allocated = true;
     }
     auto key = InstanceKey{r.job_id, r.number};
@@ -124,7 +124,7 @@ void Manager::Place(Instance& inst, const std::string& why) {
     SetStatus(inst, st::kFailed, "cannot build the deploy message: " + payload.status().message());
     return;
   }
-  nodes_.Allocate(node, svc->second.req.need);
+  nodes_.Allocate(node, svc->second.req);
   inst.allocated = true;
   inst.node_id = node.rec.id;
   inst.publicip = node.desc.ip;
@@ -178,7 +178,7 @@ void Manager::Release(Instance& inst) {
   inst.allocated = false;
   NodeState* node = nodes_.Find(inst.node_id);
   auto svc = services_.find(inst.job_id);
-  if (node && svc != services_.end()) nodes_.Release(*node, svc->second.req.need);
+  if (node && svc != services_.end()) nodes_.Release(*node, svc->second.req);
 }
 
 void Manager::Persist(const Instance& inst) {

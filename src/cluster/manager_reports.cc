@@ -52,7 +52,7 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
         // Lost with its node and not placed elsewhere since: the node still runs it, adopt it back.
         auto svc = services_.find(inst->job_id);
         if (svc != services_.end()) {
-          nodes_.Allocate(node, svc->second.req.need);
+          nodes_.Allocate(node, svc->second.req);
           inst->allocated = true;
         }
         inst->node_id = node.rec.id;
@@ -93,7 +93,7 @@ void Manager::OnJob(NodeState& node, std::string_view payload) {
   if (OccupiesNode(status) && !inst->allocated) {
     auto svc = services_.find(inst->job_id);
     if (svc != services_.end()) {
-      nodes_.Allocate(node, svc->second.req.need);
+      nodes_.Allocate(node, svc->second.req);
       inst->allocated = true;
     }
   }

@@ -138,16 +138,20 @@ std::vector<NodeState*> NodeRegistry::CheckLiveness() {
   return out;
 }
 
-void NodeRegistry::Allocate(NodeState& n, const scheduler::Resources& need) {
-  AddTo(n.allocated, need, +1);
-  AddTo(n.reserved_now, need, +1);
+void NodeRegistry::Allocate(NodeState& n, const scheduler::Request& req) {
+  AddTo(n.allocated, req.need, +1);
+  AddTo(n.reserved_now, req.need, +1);
   ++n.instance_count;
+  n.ports_in_use.insert(req.host_ports.begin(), req.host_ports.end());
   Refresh(n);
 }
 
-void NodeRegistry::Release(NodeState& n, const scheduler::Resources& need) {
-  AddTo(n.allocated, need, -1);
+void NodeRegistry::Release(NodeState& n, const scheduler::Request& req) {
+  AddTo(n.allocated, req.need, -1);
   if (n.instance_count > 0) --n.instance_count;
+  for (uint32_t port : req.host_ports) {
+    if (auto it = n.ports_in_use.find(port); it != n.ports_in_use.end()) n.ports_in_use.erase(it);
+  }
   Refresh(n);
 }
 
@@ -173,6 +177,8 @@ void NodeRegistry::Refresh(NodeState& n) {
   k.cpu_percent = n.last.cpu_percent;
   k.memory_percent = n.last.memory_percent;
   k.virtualization = d.virtualization;
+  k.used_ports.assign(n.ports_in_use.begin(), n.ports_in_use.end());
+  k.used_ports.erase(std::unique(k.used_ports.begin(), k.used_ports.end()), k.used_ports.end());
   k.addons = d.addons;
   k.arch = {d.arch};
   k.location = d.location ? d.location : default_location_;

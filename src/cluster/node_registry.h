@@ -34,6 +34,7 @@ struct NodeState {
   // before a deploy arrived, so a reservation lives until two reports have come in after it.
   scheduler::Resources reserved_now, reserved_prev;
   int64_t instance_count = 0;
+  std::multiset<uint32_t> ports_in_use;  // host ports of the instances counted in `allocated`
   size_t slot = 0;  // index in Nodes() and Candidates()
 };
 
@@ -64,8 +65,10 @@ class NodeRegistry {
   // Nodes silent for longer than the timeout, now marked inactive.
   std::vector<NodeState*> CheckLiveness();
 
-  void Allocate(NodeState& n, const scheduler::Resources& need);  // also reserves until reports catch up
-  void Release(NodeState& n, const scheduler::Resources& need);
+  // An instance placed on / gone from the node: its needs and published host ports. Allocate also
+  // reserves until reports catch up.
+  void Allocate(NodeState& n, const scheduler::Request& req);
+  void Release(NodeState& n, const scheduler::Request& req);
 
   // Candidates in a stable order; index i corresponds to Nodes()[i]. Kept up to date in place, so
   // a decision costs no copying.

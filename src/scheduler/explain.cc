@@ -29,7 +29,7 @@ int64_t Amount(const Resources& r, int d) {
 
 struct Tally {
   int considered = 0;
-  int inactive = 0, not_allowed = 0, virtualization = 0, arch = 0, addons = 0, geo = 0;
+  int inactive = 0, not_allowed = 0, virtualization = 0, arch = 0, addons = 0, geo = 0, ports = 0;
   int qualified = 0;  // passed every check except resources
   int lack[kDims] = {};
   int64_t most_free[kDims];  // over qualified candidates
@@ -49,6 +49,7 @@ Tally Count(const Prepared& p, std::span<const Candidate> candidates) {
     if (!MatchesArch(p, c)) { ++t.arch; continue; }
     if (!HasAddons(p, c)) { ++t.addons; continue; }
     if (!WithinGeo(p, c)) { ++t.geo; continue; }
+    if (!PortsFree(p, c)) { ++t.ports; continue; }
     ++t.qualified;
     // Branch-free: which resources a candidate lacks is random across a fleet.
     const Resources& f = c.free;
@@ -97,6 +98,11 @@ std::string Items(const Prepared& p, const Tally& t, bool bare) {
   if (t.geo > 0) {
     add(t.geo, fmt::format("{}farther than {} km from {}", p.level == Level::kCluster ? "with an area " : "",
                            r.geo_threshold_km, GeoPointText(p)));
+  }
+  if (t.ports > 0) {
+    std::vector<std::string> ports;
+    for (uint32_t k : r.host_ports) ports.push_back(fmt::format("{}/{}", k >> 1, (k & 1) ? "udp" : "tcp"));
+    add(t.ports, fmt::format("with host port {} already published", Join(ports, " or ")));
   }
   for (int d = 0; d < kDims; ++d) {
     if (t.lack[d] == 0) continue;

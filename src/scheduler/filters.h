@@ -2,6 +2,7 @@
 // allocate, build strings or call trigonometry unless the cheap geo bounds are inconclusive.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -121,12 +122,20 @@ inline bool CheapPass(const Resources& need, const Candidate& c) {
                            (need.vgpus <= f.vgpus));
 }
 
+// Node level: no host port the instance publishes is taken there (a node maps each only once).
+inline bool PortsFree(const Prepared& p, const Candidate& c) {
+  for (uint32_t port : p.req->host_ports) {
+    if (std::binary_search(c.used_ports.begin(), c.used_ports.end(), port)) return false;
+  }
+  return true;
+}
+
 // The checks that compare strings or do geometry; policies run them only on candidates that would
 // change the outcome. Geo goes first: it reads the candidate inline, the others chase pointers.
 inline bool Qualifies(const Prepared& p, const Candidate& c) {
   if (!p.pin.empty() && !SameText(c.name, p.pin)) return false;
   return WithinGeo(p, c) && SupportsVirtualization(p, c) && IsAllowed(p, c) && MatchesArch(p, c) &&
-         HasAddons(p, c);
+         HasAddons(p, c) && PortsFree(p, c);
 }
 
 inline bool Passes(const Prepared& p, const Candidate& c) {

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/ports.h"
 #include "scheduler/scheduler.h"
 
 namespace oak::scheduler {
@@ -216,6 +217,14 @@ Result<Request> RequestFromService(const json& service) {
   OAK_RETURN_IF_ERROR(ReadStringArray(service, "arch", "arch", &r.arch));
   OAK_RETURN_IF_ERROR(ReadString(service, "target_node", "target_node", &r.target_node));
   OAK_RETURN_IF_ERROR(ReadConstraints(service, &r));
+  if (!Absent(service, "port")) {
+    if (!service["port"].is_string()) return Status::Invalid("port: expected a string");
+    auto ports = model::ParsePortMappings(service["port"].get<std::string>());
+    if (!ports.ok()) return Status::Invalid("port: " + ports.status().message());
+    for (const auto& m : *ports) {
+      if (m.host_port != 0) r.host_ports.push_back(PortKey(m.host_port, m.proto == model::PortMapping::Proto::kUdp));
+    }
+  }
   return r;
 }
 

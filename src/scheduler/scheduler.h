@@ -40,6 +40,7 @@ struct Candidate {          // a cluster (root level) or a node (cluster level)
   std::vector<std::string> arch;            // e.g. "amd64", "arm64"; a cluster lists all its nodes' arches
   std::optional<GeoPoint> location;
   double radius_km = 0;     // a cluster's area radius; 0 for nodes
+  std::vector<uint32_t> used_ports;  // node level: host ports published there, sorted, as in Request
 };
 
 enum class Level { kCluster, kNode };
@@ -55,7 +56,11 @@ struct Request {            // what one instance of a service needs
   std::vector<std::string> needs_addons;      // from `addons`
   std::optional<GeoPoint> geo;
   double geo_threshold_km = 0;                // from `geo`
+  std::vector<uint32_t> host_ports;           // from `port`: published host ports, (port << 1) | udp
 };
+
+// A host port as Request::host_ports and Candidate::used_ports hold it.
+inline uint32_t PortKey(uint16_t port, bool udp) { return (uint32_t{port} << 1) | (udp ? 1u : 0u); }
 
 // Builds a Request from a stored service document (Oakestra SLA microservice fields: memory, vcpus,
 // vgpus, storage, virtualization, arch[], target_node, constraints[] with types

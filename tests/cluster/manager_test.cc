@@ -155,6 +155,33 @@ TEST_F(ManagerTest, ConstraintsFailWithTheRightStatus) {
       << Inst("j4", 0).status;
 }
 
+TEST_F(ManagerTest, AHostPortIsPublishedOncePerNode) {
+  std::string a = AddNode("a"), b = AddNode("b");
+  json web = Service("a.b.web.d");
+  web["port"] = "8080:80;9000:9000/udp";
+  ASSERT_TRUE(manager_->Deploy("web", 0, web).ok());
+  ASSERT_TRUE(manager_->Deploy("web", 1, web).ok());
+  EXPECT_EQ(Inst("web", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("web", 1).status, "NODE_SCHEDULED");
+  EXPECT_NE(Inst("web", 0).node_id, Inst("web", 1).node_id) << "the second instance avoids the taken port";
+  ASSERT_TRUE(manager_->Deploy("web", 2, web).ok());
+  EXPECT_EQ(Inst("web", 2).status, "NO_QUALIFIED_WORKER_FOUND");
+  EXPECT_NE(Inst("web", 2).detail.find("host port 8080/tcp or 9000/udp already published"), std::string::npos)
+      << Inst("web", 2).detail;
+  // Another protocol or port is free; an undeployed instance frees its ports.
+  json other = Service("a.b.other.d");
+  other["port"] = "8080:80/udp";
+  ASSERT_TRUE(manager_->Deploy("other", 0, other).ok());
+  EXPECT_EQ(Inst("other", 0).status, "NODE_SCHEDULED");
+  const std::string first = Inst("web", 0).node_id;
+  ASSERT_TRUE(manager_->Undeploy("web", 0).ok());
+  Event(first, "a.b.web.d", 0, "UNDEPLOYED");
+  ASSERT_TRUE(manager_->Deploy("web", 3, web).ok());
+  EXPECT_EQ(Inst("web", 3).status, "NODE_SCHEDULED") << Inst("web", 3).detail;
+  EXPECT_EQ(Inst("web", 3).node_id, first);
+  EXPECT_TRUE(first == a || first == b);
+}
+
 TEST_F(ManagerTest, InvalidDeploysNameTheField) {
   AddNode("a");
   EXPECT_EQ(manager_->Deploy("j", 0, json::array()).code(), Code::kInvalid);

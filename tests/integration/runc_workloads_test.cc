@@ -53,7 +53,7 @@ class RuncWorkloads : public ::testing::Test {
     ns_.reset();
   }
   NodeProcess& AddRuncNode(const std::string& name) {
-    auto& n = h_->AddNode(*cluster_, name, {"--log-level", "debug"}, "runc");
+    auto& n = h_->AddNode(*cluster_, name, {}, "runc");
     node_dirs_.push_back(n.data_dir());
     return n;
   }
@@ -64,7 +64,9 @@ class RuncWorkloads : public ::testing::Test {
   }
   std::string EngineTag(const NodeProcess& n) {
     auto t = ReadFile(n.data_dir() + "/engine.tag");
-    return t.ok() ? *t : "";
+    std::string tag = t.ok() ? *t : "";
+    while (!tag.empty() && std::isspace(static_cast<unsigned char>(tag.back()))) tag.pop_back();
+    return tag;
   }
   std::vector<std::string> Containers(const NodeProcess& n) {
     auto r = RunCommand({"runc", "--root", n.data_dir() + "/runc", "list", "-q"});
@@ -89,6 +91,7 @@ TEST_F(RuncWorkloads, WebServerAnswersOnItsMappedPortAndUndeployRemovesEverythin
   auto sids = CreateServices(h_->admin(), "web",
                              json::array({Microservice("httpd", "test",
                                                        {{"code", image},
+                                                        {"cmd", json::array()},  // the image's httpd
                                                         {"port", std::to_string(host_port) + ":8080"},
                                                         {"memory", 64},
                                                         {"vcpus", 1}})}));
@@ -103,15 +106,21 @@ TEST_F(RuncWorkloads, WebServerAnswersOnItsMappedPortAndUndeployRemovesEverythin
       << page;
   const std::string job = Containers(node).empty() ? "" : Containers(node)[0];
   EXPECT_EQ(job, "web.test.httpd.test.instance.0");
-  // httpd -v logs each request on stderr: it reaches the instance's log.
+  // httpd -v logs each answer on stderr: it reaches the instance's log.
   std::string log_path = node.data_dir() + "/containers/" + job + "/log";
   EXPECT_TRUE(WaitFor([&] {
     auto l = ReadFile(log_path);
-    return l.ok() && l->find("GET /") != std::string::npos;
-  })) << ReadFile(log_path).status().message();
+    return l.ok() && l->find("response:200") != std::string::npos;
+  })) << ReadFile(log_path).status().message() << " exit: "
+       << ReadFile(node.data_dir() + "/containers/" + job + "/exit.json").status().message() << "\n"
+       << InstanceOf(h_->admin(), sids[0], 0).dump();
+  // ... and the user reads it through root, cluster and node.
+  auto logs = h_->admin().Get("/api/service/" + sids[0] + "/instance/0/logs");
+  ASSERT_EQ(logs.status, 200u) << logs.body;
+  EXPECT_NE(logs.json.value("logs", "").find("response:200"), std::string::npos) << logs.body;
   const std::string tag = EngineTag(node);
   ASSERT_FALSE(tag.empty());
-  EXPECT_EQ(Netns("oak-" + tag + "-").size(), 1u);
+  EXPECT_EQ(Netns("oak-" + tag + "-").size(), 1u) << RunCommand({"ls", "/var/run/netns"})->out;
   auto table = RunCommand({"nft", "list", "table", "inet", "oak_" + tag});
   ASSERT_TRUE(table.ok() && table->ok());
   EXPECT_NE(table->out.find(std::to_string(host_port)), std::string::npos) << table->out;
@@ -134,10 +143,10 @@ TEST_F(RuncWorkloads, EndingsReachTheRootWithTheirReason) {
   ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
   auto sids = CreateServices(
       h_->admin(), "ends",
-      json::array({Microservice("job", "test", {{"code", image}, {"one_shot", true}, {"cmd", {"sh", "-c", "echo done"}}}),
+      json::array({Microservice("job", "test", {{"code", image}, {"vcpus", 0}, {"one_shot", true}, {"cmd", {"sh", "-c", "echo done"}}}),
                    Microservice("hog", "test",
-                                {{"code", image}, {"memory", 16}, {"cmd", {"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"}}}),
-                   Microservice("ghost", "test", {{"code", registry_.host() + "/oak/nope:1"}})}));
+                                {{"code", image}, {"vcpus", 0}, {"memory", 16}, {"cmd", {"dd", "if=/dev/zero", "of=/dev/null", "bs=256M", "count=1"}}}),
+                   Microservice("ghost", "test", {{"code", registry_.host() + "/oak/nope:1"}, {"vcpus", 0}})}));
   ASSERT_EQ(sids.size(), 3u);
   for (auto& sid : sids) ASSERT_EQ(DeployInstance(h_->admin(), sid), 0);
 
