@@ -2,9 +2,12 @@
 
 #include <unistd.h>
 
+#include <sstream>
+
 #include <spdlog/spdlog.h>
 
 #include "common/fs.h"
+#include "common/subprocess.h"
 
 namespace oak::node {
 
@@ -37,6 +40,17 @@ Status NodeNetwork::EnsureSetUp() {
   }
   net::LocalNetworkOptions o{tag_, subnet, state_dir_};
   OAK_RETURN_IF_ERROR(net::LocalNetwork::Validate(o));
+  // Two engines on one host with the same subnet (nodes of different clusters) would route each
+  // other's instances into the wrong bridge: refuse clearly instead.
+  if (auto routes = RunCommand({"ip", "-4", "-o", "route", "show", "exact", subnet}); routes.ok() && routes->ok()) {
+    std::istringstream in(routes->out);
+    for (std::string word, prev; in >> word; prev = word) {
+      if (prev == "dev" && word != "oak" + tag_) {
+        return Status::Unavailable("subnet " + subnet + " is already in use on this host (by " + word +
+                                   "); give this node another one with --subnet");
+      }
+    }
+  }
   auto n = std::make_unique<net::LocalNetwork>(o);
   OAK_RETURN_IF_ERROR(n->Setup());
   if (!previous.ok() || *previous != subnet) OAK_RETURN_IF_ERROR(WriteFileAtomic(state_dir_ + "/subnet", subnet, 0600));

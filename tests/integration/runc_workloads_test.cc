@@ -52,8 +52,8 @@ class RuncWorkloads : public ::testing::Test {
     }
     ns_.reset();
   }
-  NodeProcess& AddRuncNode(const std::string& name) {
-    auto& n = h_->AddNode(*cluster_, name, {}, "runc");
+  NodeProcess& AddRuncNode(const std::string& name, std::vector<std::string> extra = {}) {
+    auto& n = h_->AddNode(*cluster_, name, std::move(extra), "runc");
     node_dirs_.push_back(n.data_dir());
     return n;
   }
@@ -196,6 +196,31 @@ TEST_F(RuncWorkloads, ContainersSurviveANodeRestartAndNodesKeepToTheirOwn) {
   ASSERT_EQ(r.status, 200u) << r.body;
   EXPECT_TRUE(WaitFor([&] { return Containers(a).empty(); }, std::chrono::seconds(20))) << a.Log();
   EXPECT_EQ(Containers(b).size(), 1u);
+}
+
+TEST_F(RuncWorkloads, ASubnetTakenOnTheHostIsRefusedClearly) {
+  auto& a = AddRuncNode("a");
+  std::string image = Push("oak/sleeper:1");
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
+  auto on = [&](const std::string& svc, const std::string& node) {
+    return Microservice(svc, "test", {{"code", image}, {"vcpus", 0}, {"cmd", {"sleep", "3600"}},
+                                      {"constraints", {{{"type", "direct"}, {"node", node}}}}});
+  };
+  auto sids = CreateServices(h_->admin(), "nets", json::array({on("first", "a"), on("second", "b")}));
+  ASSERT_EQ(sids.size(), 2u);
+  ASSERT_EQ(DeployInstance(h_->admin(), sids[0]), 0);
+  json first = WaitInstanceStatus(h_->admin(), sids[0], 0, "RUNNING", std::chrono::seconds(60));
+  ASSERT_EQ(first.value("status", ""), "RUNNING") << first.dump() << "\n" << h_->Dump();
+  auto taken = ReadFile(a.data_dir() + "/net/subnet");
+  ASSERT_TRUE(taken.ok());
+  AddRuncNode("b", {"--subnet", *taken});
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 2).empty()) << h_->Dump();
+  ASSERT_EQ(DeployInstance(h_->admin(), sids[1]), 0);
+  json second = WaitInstanceStatus(h_->admin(), sids[1], 0, "FAILED", std::chrono::seconds(60));
+  EXPECT_EQ(second.value("status", ""), "FAILED") << second.dump();
+  EXPECT_NE(second.value("status_detail", "").find("subnet " + *taken + " is already in use on this host"),
+            std::string::npos)
+      << second.dump();
 }
 
 }  // namespace
