@@ -198,6 +198,24 @@ TEST_F(RuncWorkloads, ContainersSurviveANodeRestartAndNodesKeepToTheirOwn) {
   EXPECT_EQ(Containers(b).size(), 1u);
 }
 
+TEST_F(RuncWorkloads, AContainerUndeployedWhileItsNodeWasDownIsRemovedWhenItReturns) {
+  auto& a = AddRuncNode("a");
+  std::string image = Push("oak/sleeper:1");
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
+  auto sids = CreateServices(h_->admin(), "gone",
+                             json::array({Microservice("s", "test", {{"code", image}, {"vcpus", 0}, {"cmd", {"sleep", "3600"}}})}));
+  ASSERT_EQ(sids.size(), 1u);
+  ASSERT_EQ(DeployInstance(h_->admin(), sids[0]), 0);
+  json i = WaitInstanceStatus(h_->admin(), sids[0], 0, "RUNNING", std::chrono::seconds(60));
+  ASSERT_EQ(i.value("status", ""), "RUNNING") << i.dump() << "\n" << h_->Dump();
+  a.Stop();
+  auto r = h_->admin().Delete("/api/service/" + sids[0] + "/instance/0");
+  ASSERT_EQ(r.status, 200u) << r.body;
+  ASSERT_EQ(Containers(a).size(), 1u) << "the engine is down: nothing removed it yet";
+  a.Start();
+  EXPECT_TRUE(WaitFor([&] { return Containers(a).empty(); }, std::chrono::seconds(30))) << a.Log();
+}
+
 TEST_F(RuncWorkloads, ASubnetTakenOnTheHostIsRefusedClearly) {
   auto& a = AddRuncNode("a");
   std::string image = Push("oak/sleeper:1");
