@@ -85,27 +85,24 @@ std::optional<std::string> FindExecutable(const std::string& name) {
   return std::nullopt;
 }
 
-Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const CommandOptions& opts) {
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnStdio& io, const std::vector<std::string>& env_extra,
+                    const std::string& cwd) {
   if (argv.empty()) return Status::Invalid("empty command");
   auto exe = FindExecutable(argv[0]);
   if (!exe) return Status::NotFound(argv[0] + ": not found (is it installed?)");
-
-  Pipe in, out, err;
-  if (!out.Open() || !err.Open() || (opts.stdin_data && !in.Open())) {
-    return Status::Internal(std::string("pipe: ") + ::strerror(errno));
-  }
-
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  if (opts.stdin_data) {
-    posix_spawn_file_actions_adddup2(&fa, in.fd[0], 0);
-  } else {
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  const int std_fds[3] = {io.in, io.out, io.err};
+  for (int target = 0; target < 3; ++target) {
+    if (std_fds[target] >= 0) {
+      posix_spawn_file_actions_adddup2(&fa, std_fds[target], target);
+    } else {
+      posix_spawn_file_actions_addopen(&fa, target, "/dev/null", target == 0 ? O_RDONLY : O_WRONLY, 0);
+    }
   }
-  posix_spawn_file_actions_adddup2(&fa, out.fd[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err.fd[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  if (!opts.cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, opts.cwd.c_str());
+  for (size_t i = 0; i < io.extra.size(); ++i) posix_spawn_file_actions_adddup2(&fa, io.extra[i], static_cast<int>(3 + i));
+  posix_spawn_file_actions_addclosefrom_np(&fa, static_cast<int>(3 + io.extra.size()));
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
 
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -116,7 +113,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Com
   posix_spawnattr_setsigdefault(&attr, &all);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
-  std::vector<std::string> env = MergedEnv(opts.env);
+  std::vector<std::string> env = MergedEnv(env_extra);
   std::vector<char*> cargv, cenv;
   for (const auto& a : argv) cargv.push_back(const_cast<char*>(a.c_str()));
   cargv.push_back(nullptr);
@@ -128,6 +125,18 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const Com
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   if (rc != 0) return Status::Internal(argv[0] + ": cannot start: " + ::strerror(rc));
+  return pid;
+}
+
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const CommandOptions& opts) {
+  Pipe in, out, err;
+  if (!out.Open() || !err.Open() || (opts.stdin_data && !in.Open())) {
+    return Status::Internal(std::string("pipe: ") + ::strerror(errno));
+  }
+
+  auto spawned = Spawn(argv, {opts.stdin_data ? in.fd[0] : -1, out.fd[1], err.fd[1], {}}, opts.env, opts.cwd);
+  if (!spawned.ok()) return spawned.status();
+  const pid_t pid = *spawned;
   in.Close(0), out.Close(1), err.Close(1);
   // A grandchild that keeps the pipes open (a daemon the tool started) must not hold us up: once
   // the child itself has exited, what is already buffered is read and the rest is not waited for.

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <optional>
+#include <sys/types.h>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,18 @@ struct CommandResult {
   // The tool's own last stderr line (else stdout's), or how it ended: what a user should see.
   std::string ErrorLine() const;
 };
+
+// Descriptors a spawned child gets: each of `in`, `out`, `err` is dup'ed to 0, 1, 2 (-1: /dev/null),
+// and `extra` to 3, 4, ... in order. Nothing else is inherited.
+struct SpawnStdio {
+  int in = -1, out = -1, err = -1;
+  std::vector<int> extra;
+};
+
+// Starts argv[0] (looked up like FindExecutable) with default signal handling and an empty signal
+// mask, and returns at once; the caller reaps the child. `env` as in CommandOptions.
+Result<pid_t> Spawn(const std::vector<std::string>& argv, const SpawnStdio& io, const std::vector<std::string>& env = {},
+                    const std::string& cwd = {});
 
 // kNotFound when argv[0] cannot be executed, kInvalid for an empty argv; otherwise the result,
 // whatever the exit code.

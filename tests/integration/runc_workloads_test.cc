@@ -44,8 +44,9 @@ class RuncWorkloads : public ::testing::Test {
   void TearDown() override {
     h_.reset();  // stops every process; containers keep running under their shims
     for (const auto& dir : node_dirs_) {
-      auto r = RunCommand({OAK_BINARY, "node", "--reset", "--data-dir", dir, "--log-level", "warn"},
-                          {.timeout = std::chrono::seconds(60)});
+      CommandOptions within;
+      within.timeout = std::chrono::seconds(60);
+      auto r = RunCommand({OAK_BINARY, "node", "--reset", "--data-dir", dir, "--log-level", "warn"}, within);
       EXPECT_TRUE(r.ok() && r->ok()) << dir << ": " << (r.ok() ? r->err : r.status().message());
       auto left = RunCommand({"runc", "--root", dir + "/runc", "list", "-q"});
       EXPECT_TRUE(left.ok() && left->out.empty()) << "containers left in " << dir;

@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +19,6 @@
 #include "common/subprocess.h"
 #include "node/runtime/shim.h"
 
-extern char** environ;
-
 namespace oak::node {
 
 namespace asio = boost::asio;
@@ -29,6 +26,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
+
+CommandOptions Within(std::chrono::milliseconds timeout) {
+  CommandOptions o;
+  o.timeout = timeout;
+  return o;
+}
 
 int PidfdOpen(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
 
@@ -210,7 +213,7 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
   auto fail = [&](const Status& s) {
     // Nothing of a failed start may hold resources (ports, addresses, mounts); the bundle stays
     // with exit.json and logs until the instance is removed.
-    RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, {.timeout = std::chrono::seconds(30)});
+    RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, Within(std::chrono::seconds(30)));
     if (network_) (void)network_->Detach(id);
     (void)images_.ReleaseRootfs(bundle);
     (void)WriteFileAtomic(bundle + "/exit.json", json{{"error", s.message()}}.dump() + "\n", 0644);
@@ -253,33 +256,15 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
   std::vector<std::string> argv = {opts_.shim_exe, "shim", "--bundle", bundle, "--id", id, "--runc", opts_.runc,
                                    "--runc-root", runc_root_, "--cgroup", in.cgroups_path,
                                    "--log-max", std::to_string(opts_.log_max_bytes)};
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, status_pipe[1], 3);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 4);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t shim = -1;
-  int rc = ::posix_spawn(&shim, opts_.shim_exe.c_str(), &fa, &attr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
+  SpawnStdio io;
+  io.extra = {status_pipe[1]};
+  auto spawned = Spawn(argv, io);
   ::close(status_pipe[1]);
-  if (rc != 0) {
+  if (!spawned.ok()) {
     ::close(status_pipe[0]);
-    return fail(Status::Internal("cannot start the shim " + opts_.shim_exe + ": " + ::strerror(rc)));
+    return fail(Status::Internal("cannot start the shim: " + spawned.status().message()));
   }
+  const pid_t shim = *spawned;
   (void)WriteFileAtomic(bundle + "/shim.pid", std::to_string(shim) + "\n", 0600);
 
   std::string answer;
@@ -369,7 +354,7 @@ void RuncRuntime::StartRelease(const InstanceKey& key) {
 
 void RuncRuntime::ReleaseBlocking(const InstanceKey& key) {
   const std::string id = ContainerId(key);
-  RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, {.timeout = std::chrono::seconds(30)});
+  RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, Within(std::chrono::seconds(30)));
   if (network_) {
     if (Status s = network_->Detach(id); !s.ok()) spdlog::warn("msg=\"cannot detach network\" instance={} error=\"{}\"", id, s.message());
   }
@@ -431,7 +416,7 @@ Status RuncRuntime::RemoveBlocking(const InstanceKey& key, pid_t shim_pid) {
     if (auto p = ReadFile(bundle + "/shim.pid"); p.ok()) shim_pid = static_cast<pid_t>(std::atol(p->c_str()));
   }
   int pidfd = shim_pid > 0 && IsShimOf(shim_pid, bundle) ? PidfdOpen(shim_pid) : -1;
-  const CommandOptions quick{.timeout = std::chrono::seconds(30)};
+  const CommandOptions quick = Within(std::chrono::seconds(30));
   if (pidfd >= 0) {
     RunCommand({opts_.runc, "--root", runc_root_, "kill", id, "TERM"}, quick);
     if (!WaitGone(pidfd, opts_.stop_grace)) {
@@ -441,7 +426,7 @@ Status RuncRuntime::RemoveBlocking(const InstanceKey& key, pid_t shim_pid) {
     ::close(pidfd);
     ::waitpid(shim_pid, nullptr, WNOHANG);
   }
-  auto del = RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, quick);
+  RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, quick);
   if (network_) {
     if (Status s = network_->Detach(id); !s.ok()) return s;
   }
@@ -566,7 +551,7 @@ Status RuncRuntime::RemoveAll() {
   for (const auto& [key, inst] : instances_) keys.push_back(key);
   // Everything gets SIGTERM first, so the grace periods run together rather than one after another.
   for (const auto& key : keys) {
-    RunCommand({opts_.runc, "--root", runc_root_, "kill", ContainerId(key), "TERM"}, {.timeout = std::chrono::seconds(10)});
+    RunCommand({opts_.runc, "--root", runc_root_, "kill", ContainerId(key), "TERM"}, Within(std::chrono::seconds(10)));
   }
   Status first;
   for (const auto& key : keys) {

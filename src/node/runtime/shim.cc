@@ -3,7 +3,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -20,8 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/fs.h"
-
-extern char** environ;
+#include "common/subprocess.h"
 
 namespace oak::node {
 
@@ -125,25 +123,17 @@ int RunShim(const ShimOptions& o) {
   ::unlink(pid_file.c_str());
   std::vector<std::string> argv = {o.runc, "--root", o.runc_root, "--log", runc_log, "--log-format", "json",
                                    "run", "--detach", "--bundle", o.bundle, "--pid-file", pid_file, o.id};
-  std::vector<char*> cargv;
-  for (auto& a : argv) cargv.push_back(a.data());
-  cargv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 2);
-  posix_spawn_file_actions_addclosefrom_np(&fa, 3);
-  pid_t runc = -1;
-  int rc = ::posix_spawnp(&runc, o.runc.c_str(), &fa, nullptr, cargv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+  SpawnStdio io;
+  io.out = io.err = out[1];
+  auto spawned = Spawn(argv, io);
   ::close(out[1]);
-  if (rc != 0) {
-    std::string msg = o.runc + ": cannot start: " + ::strerror(rc);
+  if (!spawned.ok()) {
+    std::string msg = spawned.status().message();
     WriteExit(o.bundle, {{"error", msg}});
     Answer("error " + msg);
     return 1;
   }
+  const pid_t runc = *spawned;
 
   LogWriter log(o.bundle + "/log", o.log_max);
   char buf[16384];
