@@ -14,7 +14,7 @@ Everything runs on 127.0.0.1 in processes this script starts:
      log splits each deploy: control path (POST to the node's `msg=deploy`), the engine's stages
      (its `deploy timing` debug line), and the status path (the node's RUNNING to the client).
      Baseline in the same run: `runc run --detach` of the same image's bundle (umoci unpack),
-     DEPLOYS times, each container killed and deleted before the next (not timed);
+     once after each Oak deploy, each container killed and deleted before the next (not timed);
   3. footprint of the `oak node` process (VmRSS; CPU from /proc/PID/stat over IDLE_SECONDS) with
      0 containers (after the warm-up) and with DEPLOYS running containers; RSS and PSS of its
      `oak shim` processes; an idle `sleep` as the floor of any process.
@@ -131,39 +131,42 @@ def start_registry(tmp, start):
 # runc baseline
 
 
-def runc_baseline(tmp, layout, count):
-    bundle = os.path.join(tmp, "baseline-bundle")
-    root = os.path.join(tmp, "baseline-runc")
-    run(["umoci", "unpack", "--image", layout + ":sleeper", bundle])
-    cfg_path = os.path.join(bundle, "config.json")
-    with open(cfg_path) as f:
-        cfg = json.load(f)
-    cfg["process"]["terminal"] = False
-    cfg["process"]["args"] = ["sleep", "3600"]
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
-    times = []
-    out = open(os.path.join(tmp, "baseline.log"), "ab")  # the container inherits it: never a pipe
-    try:
-        for i in range(count):
-            cid = f"oak-bench-{os.getpid()}-{i}"
+class RuncBaseline:
+    """`runc run --detach` of the image's bundle (umoci unpack), timed until it returns; the
+    container is killed and deleted after each run (not timed)."""
+
+    def __init__(self, tmp, layout):
+        self.bundle = os.path.join(tmp, "baseline-bundle")
+        self.root = os.path.join(tmp, "baseline-runc")
+        run(["umoci", "unpack", "--image", layout + ":sleeper", self.bundle])
+        cfg_path = os.path.join(self.bundle, "config.json")
+        with open(cfg_path) as f:
+            cfg = json.load(f)
+        cfg["process"]["terminal"] = False
+        cfg["process"]["args"] = ["sleep", "3600"]
+        with open(cfg_path, "w") as f:
+            json.dump(cfg, f)
+        self.log_path = os.path.join(tmp, "baseline.log")
+        self.n = 0
+
+    def once(self):
+        cid = f"oak-bench-{os.getpid()}-{self.n}"
+        self.n += 1
+        with open(self.log_path, "ab") as out:  # the container inherits it: never a pipe
             t0 = time.monotonic()
-            r = subprocess.run(["runc", "--root", root, "run", "--detach", "--bundle", bundle, cid],
+            r = subprocess.run(["runc", "--root", self.root, "run", "--detach", "--bundle", self.bundle, cid],
                                stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=60)
-            times.append((time.monotonic() - t0) * 1000)
-            try:
-                if r.returncode != 0:
-                    raise RuntimeError(f"runc run {cid}: exit {r.returncode}, see {out.name}")
-                state = json.loads(run(["runc", "--root", root, "state", cid]))
-                if state.get("status") != "running":
-                    raise RuntimeError(f"runc run {cid}: container is {state.get('status')}")
-            finally:
-                subprocess.run(["runc", "--root", root, "kill", cid, "KILL"], capture_output=True)
-                subprocess.run(["runc", "--root", root, "delete", "--force", cid], capture_output=True)
-    finally:
-        out.close()
-        cleanup_runc_root(root)
-    return times
+            ms = (time.monotonic() - t0) * 1000
+        try:
+            if r.returncode != 0:
+                raise RuntimeError(f"runc run {cid}: exit {r.returncode}, see {self.log_path}")
+            state = json.loads(run(["runc", "--root", self.root, "state", cid]))
+            if state.get("status") != "running":
+                raise RuntimeError(f"runc run {cid}: container is {state.get('status')}")
+        finally:
+            subprocess.run(["runc", "--root", self.root, "kill", cid, "KILL"], capture_output=True)
+            subprocess.run(["runc", "--root", self.root, "delete", "--force", cid], capture_output=True)
+        return ms
 
 
 def cleanup_runc_root(root):
@@ -356,19 +359,25 @@ def main():
         result["cold_deploy_ms"] = cold
         log(f"first deploy (pulls the image): {cold:.0f} ms")
         api.call("DELETE", f"/api/service/{sid}/instance/{n0}")
+        t0 = time.monotonic()
         if not wait_for(lambda: n0 not in instances(api, sid) and not os.listdir(os.path.join(node_dir, "containers")),
                         30, step=0.1):
             raise RuntimeError("the warm-up instance was not undeployed")
+        result["undeploy_one_s"] = time.monotonic() - t0
 
         log(f"node idle with 0 containers: {a.idle_seconds:.0f} s CPU window")
         result["idle_0"] = footprint(node.pid, node_dir, a.idle_seconds, sleeper.pid)
 
-        # Deploy latency: distinct instances, one after the other, all kept running.
+        # Deploy latency: distinct instances, one after the other, all kept running; each followed
+        # by one baseline run, so that both see the same machine.
+        baseline = RuncBaseline(tmp, layout)
+        baseline.once()  # warms the page cache for runc and the bundle, as the warm-up deploy did for Oak
         result["load_before_deploys"] = load()
-        lat, walls = {}, {}
+        lat, walls, runc_ms = {}, {}, []
         for _ in range(a.deploys):
             n, wall0, ms = deploy_one(api, sid)
             lat[n], walls[n] = ms, wall0
+            runc_ms.append(baseline.once())
         result["load_after_deploys"] = load()
         values = [lat[n] for n in sorted(lat)]
         result["oak_deploy"] = summary_ms(values)
@@ -380,8 +389,8 @@ def main():
         time.sleep(0.5)
         ev = node_events(node.output())
         parts = {"control_path_ms": [], "engine_ms": [], "status_path_ms": []}
-        stages = {}
-        for n in lat:
+        stages, by_deploy = {}, []
+        for n in sorted(lat):
             e = ev.get(n, {})
             if "received" in e and "running" in e:
                 parts["control_path_ms"].append((e["received"] - walls[n]) * 1000)
@@ -389,24 +398,27 @@ def main():
                 parts["status_path_ms"].append(walls[n] * 1000 + lat[n] - e["running"] * 1000)
             for key, v in e.get("stages", {}).items():
                 stages.setdefault(key, []).append(v)
+            by_deploy.append({"instance": n, "client_ms": lat[n], **e.get("stages", {})})
         result["oak_breakdown_p50_ms"] = {k: pct(v, 50) for k, v in parts.items() if v}
         result["oak_engine_stages_p50_ms"] = {k: pct(v, 50) for k, v in stages.items()}
         result["oak_engine_stages_max_ms"] = {k: max(v) for k, v in stages.items()}
+        result["oak_deploys"] = by_deploy
 
         log(f"node with {a.deploys} containers: {a.idle_seconds:.0f} s CPU window")
         result["idle_n"] = footprint(node.pid, node_dir, a.idle_seconds, sleeper.pid)
 
-        # Baseline after the Oak figures (same image, same machine, a minute apart).
-        result["load_before_runc"] = load()
-        result["runc_run"] = summary_ms(runc_baseline(tmp, layout, a.deploys))
+        result["runc_run"] = summary_ms(runc_ms)
+        result["runc_run_all_ms"] = runc_ms
         result["ratio_p50"] = result["oak_deploy"]["p50_ms"] / result["runc_run"]["p50_ms"]
 
-        # Undeploy all together.
+        # Undeploy all together; done when the node has removed every bundle (the root forgets
+        # the instances at once). `sleep` as PID 1 ignores SIGTERM: each removal waits the grace.
         t0 = time.monotonic()
         for n in lat:
             api.call("DELETE", f"/api/service/{sid}/instance/{n}")
-        gone = wait_for(lambda: not instances(api, sid), 120, step=0.2)
+        gone = wait_for(lambda: not os.listdir(os.path.join(node_dir, "containers")), 300, step=0.2)
         result["undeploy_all_s"] = time.monotonic() - t0 if gone else None
+        log(f"undeploy of {a.deploys} containers: {result['undeploy_all_s'] or 0:.1f} s")
     finally:
         if node is not None:
             node.stop()
@@ -453,6 +465,8 @@ def report(r):
         ("one oak shim, RSS", f"{i1['shim_rss_mb']:.2f} MB", "", ""),
         (f"{i1['shims']} shims, RSS sum / PSS sum", f"{i1['shims_rss_sum_mb']:.1f} / {i1['shims_pss_sum_mb']:.1f} MB", "", ""),
         ("idle sleep, RSS (floor)", f"{i1['sleep_rss_mb']:.2f} MB", "", ""),
+        ("node anon RSS / PSS, 0 containers", f"{i0['node_rss_anon_mb']:.1f} / {i0['node_pss_mb']:.1f} MB", "", ""),
+        (f"undeploy 1 / {n} containers", f"{r['undeploy_one_s']:.1f} / {r['undeploy_all_s'] or 0:.1f} s", "", ""),
     ]
     print(f"\nReal containers, {n} deploys, {r['idle_seconds']:.0f} s CPU windows, load at start "
           f"{r['load_at_start'][0]}, during deploys {r['load_before_deploys']}-{r['load_after_deploys']}")
