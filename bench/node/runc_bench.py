@@ -437,6 +437,7 @@ def main():
 
     report(result)
     if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as f:
             json.dump(result, f, indent=1)
     return 0
