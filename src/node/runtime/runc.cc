@@ -219,14 +219,21 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
     (void)WriteFileAtomic(bundle + "/exit.json", json{{"error", s.message()}}.dump() + "\n", 0644);
     return StartResult{s, 0};
   };
+  // Per-stage timing for the debug log (bench/node/runc_bench.py reads it).
+  using Clock = std::chrono::steady_clock;
+  auto ms = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
+  const Clock::time_point t_start = Clock::now();
   if (Status s = RemoveBlocking(spec.key, 0); !s.ok()) return StartResult{s, 0};  // leftovers of an earlier run
   if (Status s = EnsureDir(bundle); !s.ok()) return StartResult{s, 0};
   json meta = {{"job_name", spec.key.job_name}, {"instance_number", spec.key.instance}, {"service", spec.doc}};
   if (Status s = WriteFileAtomic(bundle + "/instance.json", meta.dump(), 0600); !s.ok()) return fail(s);
 
+  const Clock::time_point t_prepared = Clock::now();
   auto image = images_.Ensure(spec.image);
   if (!image.ok()) return fail(image.status());
+  const Clock::time_point t_image = Clock::now();
   if (Status s = images_.PrepareRootfs(*image, bundle); !s.ok()) return fail(s);
+  const Clock::time_point t_rootfs = Clock::now();
 
   OciSpecInput in;
   in.hostname = id.size() > 63 ? id.substr(0, 63) : id;
@@ -245,11 +252,13 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
     if (!att.ok()) return fail(att.status());
     in.netns_path = att->netns_path;
   }
+  const Clock::time_point t_network = Clock::now();
   ImageRunConfig run{image->entrypoint, image->cmd, image->env, image->working_dir, image->user};
   auto config = BuildOciConfig(spec, run, in);
   if (!config.ok()) return fail(config.status());
   if (Status s = WriteFileAtomic(bundle + "/config.json", config->dump(2), 0600); !s.ok()) return fail(s);
 
+  const Clock::time_point t_config = Clock::now();
   // The shim answers on descriptor 3: "ok <pid>" or "error <message>".
   int status_pipe[2];
   if (::pipe2(status_pipe, O_CLOEXEC) != 0) return fail(Status::Internal(std::string("pipe: ") + ::strerror(errno)));
@@ -282,7 +291,14 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
     answer.append(buf, static_cast<size_t>(got));
   }
   ::close(status_pipe[0]);
-  if (answer.rfind("ok ", 0) == 0) return StartResult{Status::Ok(), shim};
+  if (answer.rfind("ok ", 0) == 0) {
+    const Clock::time_point t_end = Clock::now();
+    spdlog::debug("msg=\"deploy timing\" instance={} prepare_ms={:.2f} image_ms={:.2f} rootfs_ms={:.2f} network_ms={:.2f} "
+                  "config_ms={:.2f} shim_ms={:.2f} total_ms={:.2f}",
+                  id, ms(t_start, t_prepared), ms(t_prepared, t_image), ms(t_image, t_rootfs), ms(t_rootfs, t_network),
+                  ms(t_network, t_config), ms(t_config, t_end), ms(t_start, t_end));
+    return StartResult{Status::Ok(), shim};
+  }
   // The shim has failed (and wrote exit.json) or hangs: make sure it is gone.
   ::kill(shim, SIGKILL);
   while (::waitpid(shim, nullptr, 0) < 0 && errno == EINTR) {
