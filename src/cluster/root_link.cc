@@ -164,10 +164,16 @@ asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json
 }
 
 asio::awaitable<void> RootLink::PushLoop() {
-  co_await Sleep(push_timer_, opts_.push_delay);
+  // Pushes are at least push_delay apart, so a burst of changes goes in few requests; a change
+  // after a quiet spell goes at once instead of waiting out a window.
+  auto since = std::chrono::steady_clock::now() - last_push_;
+  if (since < opts_.push_delay) {
+    co_await Sleep(push_timer_, std::chrono::duration_cast<std::chrono::milliseconds>(opts_.push_delay - since));
+  }
   while (!stopped_ && registered() && !dirty_.empty()) {
     std::set<InstanceKey> batch;
     batch.swap(dirty_);
+    last_push_ = std::chrono::steady_clock::now();
     bool ok = co_await SendJobs(&batch, nullptr);
     if (!ok) {
       dirty_.merge(batch);  // kept for the next heartbeat

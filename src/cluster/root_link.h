@@ -28,7 +28,7 @@ struct RootLinkOptions {
   std::string manager_url;   // empty: send manager_port, the root uses the caller's address
   uint16_t manager_port = 0;
   std::chrono::milliseconds heartbeat{5'000};  // replaced by what the root asks for at registration
-  std::chrono::milliseconds push_delay{50};    // changes within this window go in one push
+  std::chrono::milliseconds push_delay{50};    // least time between two pushes; changes meanwhile go together
   int full_sync_every = 12;                    // heartbeats between two full instance lists
   size_t push_chunk = 2'000;                   // instances per request
   std::chrono::milliseconds backoff_min{500}, backoff_max{30'000};
@@ -40,7 +40,7 @@ class RootLink {
 
   void Start();  // spawns the registration/heartbeat loop
   void Stop();
-  // An instance changed: it is pushed within push_delay.
+  // An instance changed: it is pushed at once, or within push_delay of the previous push.
   void MarkDirty(const InstanceKey& key);
   // Sends the next heartbeat now if the number of active nodes changed since the last one, so the
   // root does not place on (or skip) this cluster for a whole interval on stale aggregates.
@@ -68,6 +68,7 @@ class RootLink {
   std::string cluster_id_, secret_;
   std::set<InstanceKey> dirty_;
   bool push_armed_ = false;
+  std::chrono::steady_clock::time_point last_push_{};  // start of the last push
   bool stopped_ = false;
   // Registration runs once per start even with a stored identity: the root learns the API address
   // of this run (it may have changed) and keeps the cluster's id; until it answers, the stored

@@ -85,6 +85,7 @@ class LocalNetwork {
 
   mutable std::mutex mu_;
   bool ready_ = false;        // Setup succeeded
+  std::string applied_rules_;  // the ruleset last loaded into the table; "" after Setup/Teardown
   AttachmentMap attachments_; // what the kernel and state.json hold, once ready_
 };
 
