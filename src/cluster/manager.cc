@@ -16,8 +16,8 @@ bool OneShot(const json& doc) {
   return it != doc.end() && it->is_boolean() && it->get<bool>();
 }
 InstanceRow RowOf(const Instance& i) {
-  return {i.job_id,     i.number,   i.node_id,   i.status,        i.detail,
-          i.publicip,   i.updated_ms, i.restarts, i.last_exit,    i.restart_at_ms};
+  return {i.job_id,   i.number,     i.node_id,  i.status,    i.detail,
+          i.publicip, i.updated_ms, i.restarts, i.last_exit, i.restart_at_ms};
 }
 }  // namespace
 
