@@ -71,14 +71,16 @@ Result<MqttTarget> ParseMqttUrl(const std::string& url) {
   return t;
 }
 
+// Every 250 ms: the restart back-off is only as precise as the tick. The node-count check for an
+// early heartbeat stays once a second.
 asio::awaitable<void> TickLoop(Manager& manager, RootLink& root) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
+  for (uint64_t turn = 1;; ++turn) {
+    timer.expires_after(std::chrono::milliseconds(250));
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     manager.Tick();
-    root.HeartbeatIfNodesChanged();
+    if (turn % 4 == 0) root.HeartbeatIfNodesChanged();
   }
 }
 

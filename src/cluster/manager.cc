@@ -10,6 +10,17 @@ namespace oak::cluster {
 using nlohmann::json;
 namespace st = model::status;
 
+namespace {
+bool OneShot(const json& doc) {
+  auto it = doc.find("one_shot");
+  return it != doc.end() && it->is_boolean() && it->get<bool>();
+}
+InstanceRow RowOf(const Instance& i) {
+  return {i.job_id,   i.number,     i.node_id,  i.status,    i.detail,
+          i.publicip, i.updated_ms, i.restarts, i.last_exit, i.restart_at_ms};
+}
+}  // namespace
+
 bool OccupiesNode(std::string_view s) {
   return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated || s == st::kRunning;
 }
@@ -31,7 +42,7 @@ Status Manager::Load() {
       continue;
     }
     services_[s.job_id] = Service{std::hash<std::string>{}((*full)->doc_text), s.job_name, req->virtualization,
-                                  std::move(*req)};
+                                  std::move(*req), OneShot(doc)};
     job_ids_[s.job_name] = s.job_id;
   }
   auto rows = store_.ListInstances();
@@ -41,6 +52,10 @@ Status Manager::Load() {
     if (svc == services_.end()) continue;
     Instance inst{r.job_id, r.number, svc->second.job_name, r.node_id, r.status, r.status_detail, r.publicip,
                   r.updated_ms};
+    inst.restarts = r.restarts;
+    inst.last_exit = r.last_exit;
+    inst.restart_at_ms = inst.status == st::kDead ? r.restart_at_ms : 0;
+    if (inst.status == st::kRunning) inst.running_since_ms = r.updated_ms;
     NodeState* node = inst.node_id.empty() ? nullptr : nodes_.Find(inst.node_id);
     if (node && OccupiesNode(inst.status)) {
       nodes_.Allocate(*node, svc->second.req);
@@ -48,6 +63,8 @@ Status Manager::Load() {
     }
     auto key = InstanceKey{r.job_id, r.number};
     if (inst.node_id.empty() && inst.status == st::kClusterScheduled) held_.insert(key);
+    if (inst.restart_at_ms > 0) restarting_.insert(key);
+    if (inst.restarts > 0) crashed_.insert(key);
     instances_.emplace(key, std::move(inst));
   }
   spdlog::info("msg=\"state loaded\" services={} instances={} nodes={}", services_.size(), instances_.size(),
@@ -69,8 +86,10 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
     return Status::Conflict("job_name: already used by service " + other->second);
 
   auto key = InstanceKey{job_id, number};
-  if (auto it = instances_.find(key); it != instances_.end() && !model::IsSchedulingFailure(it->second.status) &&
-                                      it->second.status != st::kFailed && it->second.status != st::kDead) {
+  // A DEAD instance waiting for its restart is alive for the root: the restart is on its way.
+  if (auto it = instances_.find(key);
+      it != instances_.end() && !model::IsSchedulingFailure(it->second.status) && it->second.status != st::kFailed &&
+      (it->second.status != st::kDead || it->second.restart_at_ms > 0)) {
     if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
     return Status::Ok();
   }
@@ -79,13 +98,14 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   auto svc = services_.find(job_id);
   if (svc == services_.end() || svc->second.doc_hash != doc_hash) {
     OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, std::move(doc_text)}));
-    services_[job_id] = Service{doc_hash, job_name, req->virtualization, std::move(*req)};
+    services_[job_id] = Service{doc_hash, job_name, req->virtualization, std::move(*req), OneShot(doc)};
   }
   job_ids_[job_name] = job_id;
 
   auto [it, fresh] = instances_.try_emplace(key);
   Instance& inst = it->second;
   if (!fresh) Release(inst);
+  ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
   inst = Instance{};
   inst.job_id = job_id;
   inst.number = number;
@@ -96,10 +116,17 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   return Status::Ok();
 }
 
-void Manager::Place(Instance& inst, const std::string& why) {
+void Manager::Place(Instance& inst, const std::string& why, const std::string& prefer) {
   auto svc = services_.find(inst.job_id);
   assert(svc != services_.end());
   const auto& candidates = nodes_.Candidates();
+  if (NodeState* node = prefer.empty() ? nullptr : nodes_.Find(prefer); node && node->active) {
+    std::vector<scheduler::Candidate> only{candidates[node->slot]};
+    if (scheduler::Schedule(scheduler::Level::kNode, svc->second.req, only, opts_.policy).ok()) {
+      held_.erase({inst.job_id, inst.number});
+      return PlaceOn(inst, *node, svc->second);
+    }
+  }
   scheduler::Decision d = scheduler::Schedule(scheduler::Level::kNode, svc->second.req, candidates, opts_.policy);
   auto key = InstanceKey{inst.job_id, inst.number};
   if (!d.ok()) {
@@ -116,7 +143,10 @@ void Manager::Place(Instance& inst, const std::string& why) {
     return;
   }
   held_.erase(key);
-  NodeState& node = *nodes_.Nodes()[d.index];
+  PlaceOn(inst, *nodes_.Nodes()[d.index], svc->second);
+}
+
+void Manager::PlaceOn(Instance& inst, NodeState& node, const Service& svc) {
   auto doc = store_.GetService(inst.job_id);
   Result<std::string> payload = Status::Internal("service document missing");
   if (doc.ok() && *doc) payload = DeployPayload((*doc)->doc_text, inst.number);
@@ -124,7 +154,7 @@ void Manager::Place(Instance& inst, const std::string& why) {
     SetStatus(inst, st::kFailed, "cannot build the deploy message: " + payload.status().message());
     return;
   }
-  nodes_.Allocate(node, svc->second.req);
+  nodes_.Allocate(node, svc.req);
   inst.allocated = true;
   inst.node_id = node.rec.id;
   inst.publicip = node.desc.ip;
@@ -149,6 +179,7 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
     if (!inst.node_id.empty() && inst.status != st::kUndeployed) SendDelete(inst.node_id, inst.job_name, n);
     Release(inst);
     held_.erase(it->first);
+    ForgetRestarts(it->first);  // an undeploy during the back-off cancels the restart
     instances_.erase(it);
   }
   bool any_left = false;
@@ -164,7 +195,12 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
 }
 
 void Manager::SetStatus(Instance& inst, std::string_view status, std::string detail) {
+  // A crash loop stays visible while the instance runs again.
+  if (inst.restarts > 0 && OccupiesNode(status))
+    detail = "restarted " + std::to_string(inst.restarts) + (inst.restarts == 1 ? " time" : " times") +
+             "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
   if (inst.status == status && inst.detail == detail) return;
+  if (status == st::kRunning && inst.status != st::kRunning) inst.running_since_ms = clock_.NowMs();
   inst.status = std::string(status);
   inst.detail = std::move(detail);
   inst.updated_ms = clock_.NowMs();
@@ -188,8 +224,7 @@ void Manager::Persist(const Instance& inst) {
     if (first) opts_.defer([this] { FlushUnsaved(); });
     return;
   }
-  Status s = store_.PutInstances({{inst.job_id, inst.number, inst.node_id, inst.status, inst.detail, inst.publicip,
-                                   inst.updated_ms}});
+  Status s = store_.PutInstances({RowOf(inst)});
   if (!s.ok()) spdlog::error("msg=\"cannot persist instance\" job_id={} instance={} error=\"{}\"", inst.job_id,
                              inst.number, s.message());
 }
@@ -201,8 +236,7 @@ void Manager::FlushUnsaved() {
   for (const auto& k : unsaved_) {
     auto it = instances_.find(k);
     if (it == instances_.end()) continue;  // undeployed meanwhile: its row is already gone
-    const Instance& i = it->second;
-    rows.push_back({i.job_id, i.number, i.node_id, i.status, i.detail, i.publicip, i.updated_ms});
+    rows.push_back(RowOf(it->second));
   }
   unsaved_.clear();
   Status s = store_.PutInstances(rows);
@@ -247,6 +281,7 @@ void Manager::NodeLost(NodeState& node, const std::string& reason) {
 void Manager::Tick() {
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
   if (!held_.empty()) RetryHeld();
+  if (!restarting_.empty() || !crashed_.empty()) RunRestarts();
 }
 
 void Manager::RetryHeld() {

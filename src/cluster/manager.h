@@ -45,6 +45,11 @@ struct Instance {
   bool allocated = false;  // its needs are counted on node_id
   double cpu_percent = 0, memory_percent = 0;
   int64_t disk = 0;
+  // The restart policy (manager_restarts.cc); persisted with the instance.
+  int64_t restarts = 0;        // restarts since the crash count was last reset
+  std::string last_exit{};     // the runtime's reason for the last crash
+  int64_t restart_at_ms = 0;   // a restart is due at this time; 0 = none pending
+  int64_t running_since_ms = 0;  // in memory: when it last became RUNNING
 };
 
 struct ManagerOptions {
@@ -56,6 +61,13 @@ struct ManagerOptions {
   // changed during one loop turn are written in one transaction at its end; unset (tests), each
   // change is written at once.
   std::function<void(std::function<void()>)> defer;
+  // Restart policy: an instance that ends DEAD is deployed again after restart_backoff_ms, doubling
+  // per consecutive crash up to restart_backoff_max_ms. restart_reset_ms RUNNING forgets the crashes.
+  // A one_shot instance runs at most one_shot_max_attempts times.
+  int64_t restart_backoff_ms = 1'000;
+  int64_t restart_backoff_max_ms = 60'000;
+  int64_t restart_reset_ms = 300'000;
+  int64_t one_shot_max_attempts = 6;
 };
 
 class Manager {
@@ -73,7 +85,8 @@ class Manager {
 
   // One MQTT message from a node (or its will). Bad payloads are logged and dropped.
   void OnMessage(std::string_view topic, std::string_view payload);
-  // Liveness and held placements; call about once a second.
+  // Liveness, held placements, due restarts and crash-count resets; call every 250 ms or so (the
+  // restart back-off is only as precise as this).
   void Tick();
 
   // Called after an instance's status, node or address changed.
@@ -98,10 +111,19 @@ class Manager {
     std::string job_name;
     std::string virtualization;
     scheduler::Request req;
+    bool one_shot = false;
   };
 
-  // `why` prefixes the failure detail (e.g. why the instance needed a new place).
-  void Place(Instance& inst, const std::string& why = "");
+  // `why` prefixes the failure detail (e.g. why the instance needed a new place). A `prefer`red node
+  // that is active and still qualifies is taken without asking the scheduler to rank the others.
+  void Place(Instance& inst, const std::string& why = "", const std::string& prefer = "");
+  void PlaceOn(Instance& inst, NodeState& node, const Service& svc);
+  // manager_restarts.cc
+  void OnCrash(Instance& inst, std::string reason);
+  void RestartNow(Instance& inst);
+  void RunRestarts();
+  int64_t BackoffMs(int64_t restarts) const;
+  void ForgetRestarts(const InstanceKey& k);
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
   void Persist(const Instance& inst);
@@ -127,6 +149,8 @@ class Manager {
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
   std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
+  std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
+  std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;
 };

@@ -97,6 +97,12 @@ void Manager::OnJob(NodeState& node, std::string_view payload) {
       inst->allocated = true;
     }
   }
+  if (status == st::kDead) {
+    // The process ended on its own: the restart policy takes over (manager_restarts.cc). A repeated
+    // DEAD of the same end (e.g. from a node's re-sent event) is not a second crash.
+    if (inst->status != st::kDead) OnCrash(*inst, ev->detail);
+    return;
+  }
   SetStatus(*inst, status, ev->detail);
 }
 

@@ -23,6 +23,11 @@ CREATE TABLE instances(job_id TEXT NOT NULL REFERENCES services(job_id) ON DELET
     R"sql(
 ALTER TABLE nodes ADD COLUMN subnet TEXT NOT NULL DEFAULT '';
 )sql",
+    R"sql(
+ALTER TABLE instances ADD COLUMN restarts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN last_exit TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN restart_at_ms INTEGER NOT NULL DEFAULT 0;
+)sql",
 };
 
 #define PREPARE(var, sql)                     \
@@ -90,9 +95,10 @@ class SqliteStore final : public Store {
     OAK_RETURN_IF_ERROR(tx.status());
     for (const auto& r : rows) {
       PREPARE(s, "INSERT OR REPLACE INTO instances(job_id, number, node_id, status, status_detail, publicip, "
-                 "updated_ms) VALUES(?, ?, ?, ?, ?, ?, ?)");
+                 "updated_ms, restarts, last_exit, restart_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
       OAK_RETURN_IF_ERROR(s.Bind(1, r.job_id).Bind(2, r.number).Bind(3, r.node_id).Bind(4, r.status)
-                              .Bind(5, r.status_detail).Bind(6, r.publicip).Bind(7, r.updated_ms).Run());
+                              .Bind(5, r.status_detail).Bind(6, r.publicip).Bind(7, r.updated_ms)
+                              .Bind(8, r.restarts).Bind(9, r.last_exit).Bind(10, r.restart_at_ms).Run());
     }
     return tx.Commit();
   }
@@ -112,9 +118,12 @@ class SqliteStore final : public Store {
   }
 
   Result<std::vector<InstanceRow>> ListInstances() override {
-    PREPARE(s, "SELECT job_id, number, node_id, status, status_detail, publicip, updated_ms FROM instances");
+    PREPARE(s, "SELECT job_id, number, node_id, status, status_detail, publicip, updated_ms, restarts, last_exit, "
+               "restart_at_ms FROM instances");
     std::vector<InstanceRow> out;
-    while (s.Step()) out.push_back({s.Text(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Int(6)});
+    while (s.Step())
+      out.push_back({s.Text(0), s.Int(1), s.Text(2), s.Text(3), s.Text(4), s.Text(5), s.Int(6), s.Int(7), s.Text(8),
+                     s.Int(9)});
     if (!s.status().ok()) return s.status();
     return out;
   }

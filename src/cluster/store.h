@@ -37,6 +37,9 @@ struct InstanceRow {
   std::string status_detail;
   std::string publicip;
   int64_t updated_ms = 0;
+  int64_t restarts = 0;       // restart policy: consecutive crashes restarted (step 3)
+  std::string last_exit;      // the last crash's reason
+  int64_t restart_at_ms = 0;  // a pending restart's due time, 0 = none
 };
 
 class Store {

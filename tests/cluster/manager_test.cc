@@ -71,6 +71,22 @@ class ManagerTest : public ::testing::Test {
     manager_->OnMessage("nodes/" + id + "/job",
                         json{{"sname", name}, {"instance", n}, {"status", status}, {"publicip", "10.9.9.9"}}.dump());
   }
+  void Ended(const std::string& id, const std::string& name, int n, const std::string& status,
+             const std::string& detail) {
+    manager_->OnMessage("nodes/" + id + "/job",
+                        json{{"sname", name}, {"instance", n}, {"status", status}, {"status_detail", detail}}.dump());
+  }
+  // Lets `ms` pass in steps of at most a second, the `live` nodes reporting and the manager ticking
+  // at every step, as the cluster's loop does.
+  void Pass(int64_t ms, const std::vector<std::string>& live) {
+    while (ms > 0) {
+      int64_t step = std::min<int64_t>(ms, 1000);
+      clock_.Advance(step);
+      ms -= step;
+      for (const auto& id : live) Report(id, 4096);
+      manager_->Tick();
+    }
+  }
   const Instance& Inst(const std::string& job, int n) {
     const Instance* i = manager_->Find({job, n});
     EXPECT_NE(i, nullptr);
@@ -264,6 +280,181 @@ TEST_F(ManagerTest, DeploysWaitForNodesAfterAStart) {
   EXPECT_EQ(Inst("job", 0).status, "CLUSTER_SCHEDULED");
   Report((*n)->rec.id, 4096);
   EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+}
+
+// --- Restart policy ---
+
+json OneShot(const std::string& name) {
+  json doc = Service(name);
+  doc["one_shot"] = true;
+  return doc;
+}
+
+TEST_F(ManagerTest, ACrashIsRestartedAfterABackOffThatDoublesUpToTheCap) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  size_t changes = changes_.size();
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+  EXPECT_EQ(Inst("job", 0).status, "DEAD");
+  EXPECT_EQ(Inst("job", 0).detail, "exited with code 3; restart 1 in 1 s");
+  EXPECT_GT(changes_.size(), changes) << "the root is told";
+  // The root re-sending its deploy during the back-off does not cut it short.
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Pass(999, {a});
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u) << "no deploy before the back-off";
+  Pass(1, {a});
+  ASSERT_EQ(bus_.To(a, "deploy").size(), 2u) << "one deploy after it";
+  EXPECT_EQ(bus_.To(a, "deploy")[1]["instance_number"], 0);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("job", 0).node_id, a);
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 1 time; last: exited with code 3");
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 1 time; last: exited with code 3");
+
+  const int64_t expected_s[] = {2, 4, 8, 16, 32, 60, 60};
+  size_t deploys = 2;
+  int restart = 2;
+  for (int64_t wait_s : expected_s) {
+    Ended(a, "a.b.c.d", 0, "DEAD", "killed by signal 9 (SIGKILL)");
+    EXPECT_EQ(Inst("job", 0).detail,
+              "killed by signal 9 (SIGKILL); restart " + std::to_string(restart) + " in " + std::to_string(wait_s) + " s");
+    Pass(wait_s * 1000 - 1, {a});
+    EXPECT_EQ(bus_.To(a, "deploy").size(), deploys) << "restart " << restart;
+    Pass(1, {a});
+    EXPECT_EQ(bus_.To(a, "deploy").size(), ++deploys) << "restart " << restart;
+    EXPECT_EQ(Inst("job", 0).detail, "restarted " + std::to_string(restart) + " times; last: killed by signal 9 (SIGKILL)");
+    Event(a, "a.b.c.d", 0, "CREATING");
+    Event(a, "a.b.c.d", 0, "RUNNING");
+    ++restart;
+  }
+  // A repeated DEAD of one end is not a second crash.
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 1");
+  std::string detail = Inst("job", 0).detail;
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 1");
+  EXPECT_EQ(Inst("job", 0).detail, detail);
+}
+
+TEST_F(ManagerTest, RunningForTheResetPeriodForgetsTheCrashes) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  for (int i = 0; i < 2; ++i) {
+    Event(a, "a.b.c.d", 0, "RUNNING");
+    Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+    Pass(2000, {a});
+  }
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  EXPECT_EQ(Inst("job", 0).restarts, 2);
+  Pass(5 * 60'000 - 1000, {a});
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 2 times; last: exited with code 3");
+  Pass(1000, {a});
+  EXPECT_EQ(Inst("job", 0).restarts, 0);
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+  EXPECT_EQ(Inst("job", 0).detail, "");
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+  EXPECT_EQ(Inst("job", 0).detail, "exited with code 3; restart 1 in 1 s");
+}
+
+TEST_F(ManagerTest, AOneShotThatCompletedStaysAndOneThatFailedIsRetriedUpToTheLimit) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("done", 0, OneShot("a.b.done.d")).ok());
+  Event(a, "a.b.done.d", 0, "RUNNING");
+  Ended(a, "a.b.done.d", 0, "COMPLETED", "");
+  ASSERT_TRUE(manager_->Deploy("fails", 0, OneShot("a.b.fails.d")).ok());
+  auto deploys_of = [&](const std::string& job_name) {
+    size_t n = 0;
+    for (const json& d : bus_.To(a, "deploy")) n += d["job_name"] == job_name;
+    return n;
+  };
+  for (int attempt = 1; attempt <= 6; ++attempt) {
+    EXPECT_EQ(deploys_of("a.b.fails.d"), size_t(attempt));
+    Event(a, "a.b.fails.d", 0, "RUNNING");
+    Ended(a, "a.b.fails.d", 0, "DEAD", "exited with code 1");
+    Pass(120'000, {a});
+  }
+  EXPECT_EQ(deploys_of("a.b.fails.d"), 6u);
+  EXPECT_EQ(Inst("fails", 0).status, "DEAD");
+  EXPECT_EQ(Inst("fails", 0).detail, "exited with code 1; gave up after 6 attempts");
+  EXPECT_EQ(deploys_of("a.b.done.d"), 1u);
+  EXPECT_EQ(Inst("done", 0).status, "COMPLETED");
+  // Deployed again by the root, it starts afresh.
+  ASSERT_TRUE(manager_->Deploy("fails", 0, OneShot("a.b.fails.d")).ok());
+  EXPECT_EQ(deploys_of("a.b.fails.d"), 7u);
+  EXPECT_EQ(Inst("fails", 0).detail, "");
+}
+
+TEST_F(ManagerTest, AFailedStartIsNotRestarted) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Ended(a, "a.b.c.d", 0, "FAILED", "pull docker.io/library/nope: manifest unknown");
+  Pass(120'000, {a});
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+  EXPECT_EQ(Inst("job", 0).status, "FAILED");
+  EXPECT_EQ(Inst("job", 0).detail, "pull docker.io/library/nope: manifest unknown");
+}
+
+TEST_F(ManagerTest, AnUndeployDuringTheBackOffCancelsTheRestart) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+  ASSERT_TRUE(manager_->Undeploy("job", 0).ok());
+  EXPECT_EQ(bus_.To(a, "delete").size(), 1u) << "the ended container is removed from its node";
+  Pass(10'000, {a});
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+  EXPECT_EQ(manager_->Find({"job", 0}), nullptr);
+}
+
+TEST_F(ManagerTest, ARestartGoesElsewhereWhenItsNodeIsGoneOrFull) {
+  std::string a = AddNode("a", 2, 1000);
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d", 600)).ok());
+  ASSERT_EQ(Inst("job", 0).node_id, a);
+  std::string b = AddNode("b", 2, 1000);
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Ended(a, "a.b.c.d", 0, "DEAD", "out of memory: killed by the kernel's OOM killer (limit 600 MB)");
+  manager_->OnMessage("nodes/" + a + "/will", R"({"id": "x", "reason": "connection lost"})");
+  EXPECT_EQ(Inst("job", 0).status, "DEAD") << "an ended instance is not lost with its node";
+  Pass(1000, {b});
+  EXPECT_EQ(Inst("job", 0).node_id, b);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(bus_.To(b, "deploy").size(), 1u);
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+
+  // Node a is back but its memory went to another instance while this one waited: it no longer
+  // qualifies, so the restart goes to the scheduler's choice (b, where it was).
+  Report(a, 1000);
+  Event(b, "a.b.c.d", 0, "RUNNING");
+  Ended(b, "a.b.c.d", 0, "DEAD", "exited with code 2");
+  ASSERT_TRUE(manager_->Deploy("big", 0, Service("a.b.big.d", 800)).ok());
+  std::string big_node = Inst("big", 0).node_id;
+  ASSERT_FALSE(big_node.empty());
+  Pass(2000, {a, b});
+  EXPECT_NE(Inst("job", 0).node_id, big_node);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 2 times; last: exited with code 2");
+}
+
+TEST_F(ManagerTest, TheCrashCountSurvivesARestartOfTheCluster) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+  Pass(1000, {a});
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Restart();
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 1 time; last: exited with code 3");
+  Report(a, 4096);
+  Ended(a, "a.b.c.d", 0, "DEAD", "exited with code 3");
+  EXPECT_EQ(Inst("job", 0).detail, "exited with code 3; restart 2 in 2 s");
+  // Restarted while the restart was pending: it still comes, on time.
+  Restart();
+  EXPECT_EQ(Inst("job", 0).status, "DEAD");
+  Report(a, 4096);
+  Pass(1000, {a});
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 2u);
+  Pass(1000, {a});
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 3u);
+  EXPECT_EQ(Inst("job", 0).detail, "restarted 2 times; last: exited with code 3");
 }
 
 }  // namespace

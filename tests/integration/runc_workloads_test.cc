@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 
 #include "common/fs.h"
 #include "common/subprocess.h"
@@ -159,6 +160,57 @@ TEST_F(RuncWorkloads, EndingsReachTheRootWithTheirReason) {
   json ghost = WaitInstanceStatus(h_->admin(), sids[2], 0, "FAILED", std::chrono::seconds(60));
   EXPECT_EQ(ghost.value("status", ""), "FAILED") << ghost.dump();
   EXPECT_NE(ghost.value("status_detail", "").find("manifest unknown"), std::string::npos) << ghost.dump();
+}
+
+// Restarts done so far, as the root shows them: "restarted N times; ..." while it runs again,
+// "...; restart N in S s" (N-1 done) while it waits; -1 when the detail says neither.
+int64_t RestartsShown(const std::string& detail) {
+  std::smatch m;
+  if (std::regex_search(detail, m, std::regex(R"(restarted (\d+) times?)"))) return std::stoll(m[1]);
+  if (std::regex_search(detail, m, std::regex(R"(restart (\d+) in )"))) return std::stoll(m[1]) - 1;
+  return -1;
+}
+
+TEST_F(RuncWorkloads, ACrashingServiceIsRestartedWithBackOff) {
+  AddRuncNode("w1");
+  std::string image = Push("oak/tools:1");
+  ASSERT_FALSE(h_->WaitClusterReady("edge", 1).empty()) << h_->Dump();
+  auto sids = CreateServices(h_->admin(), "crash",
+                             json::array({Microservice("loop", "test", {{"code", image}, {"vcpus", 0},
+                                                                        {"cmd", {"sh", "-c", "echo started; exit 3"}}})}));
+  ASSERT_EQ(sids.size(), 1u);
+  ASSERT_EQ(DeployInstance(h_->admin(), sids[0]), 0);
+  // First run: pulled and started, then DEAD with the back-off in its detail.
+  json dead = WaitInstanceStatus(h_->admin(), sids[0], 0, "DEAD", std::chrono::seconds(60));
+  ASSERT_EQ(dead.value("status", ""), "DEAD") << dead.dump() << "\n" << h_->Dump();
+  EXPECT_NE(dead.value("status_detail", "").find("exited with code 3; restart "), std::string::npos) << dead.dump();
+
+  // 1 s, then 2 s of back-off: the second restart is due about 3 s (plus two runs) after that.
+  json last;
+  std::vector<std::string> details;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        last = InstanceOf(h_->admin(), sids[0], 0);
+        std::string d = last.is_object() ? last.value("status_detail", "") : "";
+        if (details.empty() || details.back() != d) details.push_back(d);
+        return RestartsShown(d) >= 2;
+      },
+      std::chrono::seconds(12)))
+      << last.dump() << "\n" << h_->Dump();
+  std::string seen;
+  for (const auto& d : details) seen += "\n  " + d;
+  EXPECT_NE(seen.find("restart 2 in 2 s"), std::string::npos) << seen;
+  EXPECT_NE(last.value("status_detail", "").find("exited with code 3"), std::string::npos) << last.dump();
+
+  std::string logs;
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        auto r = h_->admin().Get("/api/service/" + sids[0] + "/instance/0/logs");
+        logs = r.status == 200 ? r.json.value("logs", "") : r.body;
+        return logs.find("started") != std::string::npos;
+      },
+      std::chrono::seconds(10)))
+      << logs;
 }
 
 TEST_F(RuncWorkloads, ContainersSurviveANodeRestartAndNodesKeepToTheirOwn) {
