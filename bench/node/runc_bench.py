@@ -483,5 +483,5 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except KeyboardInterrupt:
-        log("interrupted; everything it started was stopped and removed")
+        log("interrupted")
         sys.exit(130)
