@@ -284,6 +284,7 @@ def footprint(node_pid, data_dir, seconds, sleeper_pid):
 
 def main():
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # cleanup in `finally`, as for Ctrl-C
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with SIGINT ignored
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--deploys", type=int, default=20 if QUICK else 50)
@@ -479,4 +480,8 @@ def report(r):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        log("interrupted")
+        sys.exit(130)
