@@ -50,7 +50,8 @@ nlohmann::json DemoSla(nlohmann::json sla, const std::string& registry, uint16_t
 // The node names `oak up` starts: node-1 .. node-N.
 std::vector<std::string> NodeNames(int n);
 
-// Statuses an instance cannot leave on its own: the deploy failed.
+// Statuses an instance cannot leave on its own: the deploy failed. DEAD is not one: the cluster
+// restarts a crashed instance after a back-off.
 bool IsFailedStatus(const std::string& status);
 
 // Runs `oak up`; answers the process exit code (0 after SIGINT/SIGTERM, 1 on failure).

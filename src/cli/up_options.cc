@@ -126,7 +126,7 @@ std::vector<std::string> NodeNames(int n) {
 }
 
 bool IsFailedStatus(const std::string& s) {
-  return model::IsSchedulingFailure(s) || s == model::status::kFailed || s == model::status::kDead;
+  return model::IsSchedulingFailure(s) || s == model::status::kFailed;
 }
 
 }  // namespace oak::cli

@@ -115,8 +115,8 @@ TEST(UpDemo, SlaLeavesOtherImagesAndMissingFieldsAlone) {
 }
 
 TEST(UpDemo, FailedStatuses) {
-  for (const char* s : {"FAILED", "DEAD", "NO_WORKER_CAPACITY", "NoActiveClusterWithCapacity"}) EXPECT_TRUE(IsFailedStatus(s)) << s;
-  for (const char* s : {"REQUESTED", "CLUSTER_SCHEDULED", "NODE_SCHEDULED", "CREATING", "RUNNING"})
+  for (const char* s : {"FAILED", "NO_WORKER_CAPACITY", "NoActiveClusterWithCapacity"}) EXPECT_TRUE(IsFailedStatus(s)) << s;
+  for (const char* s : {"REQUESTED", "CLUSTER_SCHEDULED", "NODE_SCHEDULED", "CREATING", "RUNNING", "DEAD"})
     EXPECT_FALSE(IsFailedStatus(s)) << s;
   EXPECT_EQ(NodeNames(3), (std::vector<std::string>{"node-1", "node-2", "node-3"}));
 }

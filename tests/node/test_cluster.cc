@@ -1,5 +1,7 @@
 #include "node/test_cluster.h"
 
+#include <thread>
+
 #include <sys/wait.h>
 
 #include <gtest/gtest.h>
@@ -70,6 +72,9 @@ HttpResponse TestCluster::OnRegister(HttpRequest& req) {
   if (id.empty()) id = NewObjectId();
   std::string password = RandomHex(16);
   if (Status s = broker->AddClient(id, password, cluster::NodeAcl(id)); !s.ok()) return HttpResponse::FromStatus(s);
+  // As the real cluster does (cluster_api.cc, kReloadSettle): give mosquitto a moment to reread its
+  // files after the SIGHUP, so the node does not connect against the old ones.
+  std::this_thread::sleep_for(std::chrono::milliseconds(25));
   registered[host] = *body;
   ++registrations[host];
   return HttpResponse::Json(200, {{"id", id},
