@@ -129,6 +129,7 @@ class RuncRuntime final : public Runtime {
   void OnRemoved(const InstanceKey& key, Status s);
   void Adopt();
   std::string ContainerId(const InstanceKey& key) const { return key.ContainerName(); }
+  static int64_t HostMemoryMb();  // MemTotal of /proc/meminfo
 
   boost::asio::any_io_executor loop_;
   RuncOptions opts_;
