@@ -185,14 +185,15 @@ void StopOnExecutor(State& st) {
   if (st.sock && SocketOpen(st)) {
     mosquitto_disconnect(st.mosq);  // queues DISCONNECT and writes what the socket takes at once
     // What the socket did not take yet (a burst just before stopping) gets half a second, as long
-    // as the broker keeps reading: a 50 ms stall ends it (a process stopping a thousand sessions
-    // must not wait half a second for each when the broker hangs).
+    // as the broker keeps reading: a 200 ms stall ends it (a process stopping a thousand sessions
+    // must not wait half a second for each when the broker hangs; a broker on a busy machine
+    // pauses for tens of ms, and a flush cut then sends the will of a node that stopped cleanly).
     auto deadline = std::chrono::steady_clock::now() + 500ms;
     while (SocketOpen(st) && mosquitto_want_write(st.mosq)) {
       auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) break;
       pollfd p{mosquitto_socket(st.mosq), POLLOUT, 0};
-      int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 50)));
+      int n = ::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 200)));
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
       mosquitto_loop_write(st.mosq, 1);
