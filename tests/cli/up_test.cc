@@ -208,17 +208,9 @@ TEST(Up, RunsTheWholeSystemRestartsACrashedNodeAndStopsEverything) {
 TEST(Up, BusyPortFailsAtOnceNamingTheFlag) {
   TempDir tmp("up-busy");
   // Any listener makes the port busy, as the registry of a first `oak up` would.
-  int holder = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(holder, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(holder, 1), 0);
-  ASSERT_EQ(::getsockname(holder, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  std::unique_ptr<int, void (*)(int*)> close_holder(&holder, [](int* fd) { ::close(*fd); });
-  uint16_t busy_port = ntohs(a.sin_port);
+  oak::testing::HeldPort holder;
+  ASSERT_NE(holder.port(), 0);
+  uint16_t busy_port = holder.port();
   Process up({OAK_BINARY, "up", "--runtime", "simulated", "--data-dir", tmp / "data", "--port", std::to_string(FreePort()),
               "--cluster-port", std::to_string(FreePort()), "--mqtt-port", std::to_string(FreePort()),
               "--registry-port", std::to_string(busy_port)},

@@ -7,6 +7,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include <gtest/gtest.h>
 
 #include "cli/supervisor.h"
@@ -68,17 +70,11 @@ TEST(UpOptions, DefaultDataDirFollowsXdg) {
 }
 
 TEST(UpOptions, BusyPortIsReportedWithItsFlag) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(fd, 1), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  uint16_t port = ntohs(a.sin_port);
+  auto holder = std::make_unique<oak::testing::HeldPort>();
+  uint16_t port = holder->port();
+  ASSERT_NE(port, 0);
   Status s = CheckPortFree(port, "root API", "--port");
-  ::close(fd);
+  holder.reset();
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find("port " + std::to_string(port) + " (root API) on 127.0.0.1 is in use"), std::string::npos)
       << s.message();

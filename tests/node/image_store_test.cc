@@ -203,23 +203,12 @@ TEST_F(ImageStoreTest, ErrorsNameTheReferenceAndCarryTheCause) {
 
 // A registry that accepts connections and never answers: the pull ends at pull_timeout.
 TEST_F(ImageStoreTest, AStalledPullEndsAtTheTimeout) {
-  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  ASSERT_GE(fd, 0);
-  struct Closer {
-    int fd;
-    ~Closer() { ::close(fd); }
-  } closer{fd};
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  ASSERT_EQ(::listen(fd, 16), 0);
-  ASSERT_EQ(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  oak::testing::HeldPort silent(16);
+  ASSERT_NE(silent.port(), 0);
   auto options = Options();
   options.pull_timeout = std::chrono::seconds(1);
   ImageStore store(options);
-  const std::string ref = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/stalled:1";
+  const std::string ref = "127.0.0.1:" + std::to_string(silent.port()) + "/stalled:1";
   auto start = std::chrono::steady_clock::now();
   auto r = store.Ensure(ref);
   ASSERT_FALSE(r.ok());

@@ -51,6 +51,22 @@ class Process {
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 uint16_t FreePort();
 
+// A listening TCP socket on 127.0.0.1 at an ephemeral port, closed on destruction: a port that
+// stays busy for as long as the test holds it. port() is 0 when it could not be opened.
+class HeldPort {
+ public:
+  explicit HeldPort(int backlog = 1);
+  ~HeldPort();
+  HeldPort(const HeldPort&) = delete;
+  HeldPort& operator=(const HeldPort&) = delete;
+  uint16_t port() const { return port_; }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 // Polls `cond` every few milliseconds until it holds or `timeout` passes.
 bool WaitFor(const std::function<bool()>& cond, std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
