@@ -61,6 +61,7 @@ class RuncStack {
     Result<Image> Ensure(const std::string& ref) override { return s_.Ensure(ref); }
     Status PrepareRootfs(const Image& image, const std::string& bundle) override { return s_.PrepareRootfs(image, bundle); }
     Status ReleaseRootfs(const std::string& bundle) override { return s_.ReleaseRootfs(bundle); }
+    Result<uint64_t> WritableBytes(const std::string& bundle) const override { return s_.WritableBytes(bundle); }
 
    private:
     ImageStore& s_;

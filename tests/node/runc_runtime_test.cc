@@ -53,6 +53,7 @@ class CopiedBusybox final : public ImageSource {
     return ec ? Status::Internal(ec.message()) : Status::Ok();
   }
   Status ReleaseRootfs(const std::string&) override { return Status::Ok(); }
+  Result<uint64_t> WritableBytes(const std::string&) const override { return uint64_t{0}; }
 
  private:
   std::string dir_;

@@ -38,6 +38,8 @@ class ImageSource {
   // Makes bundle_dir/rootfs the instance's own writable root over the image; ReleaseRootfs undoes it.
   virtual Status PrepareRootfs(const Image& image, const std::string& bundle_dir) = 0;
   virtual Status ReleaseRootfs(const std::string& bundle_dir) = 0;
+  // Bytes the instance wrote to its own layer (usage reports); may walk a directory tree.
+  virtual Result<uint64_t> WritableBytes(const std::string& bundle_dir) const = 0;
 };
 
 struct NetworkAttachment {
@@ -107,6 +109,7 @@ class RuncRuntime final : public Runtime {
     // CPU sampling for Usage(): cumulative ns at the previous sample.
     uint64_t cpu_ns = 0;
     std::chrono::steady_clock::time_point cpu_at{};
+    double disk_mb = 0;  // sampled on the pool, at most every kDiskSampleEvery
   };
   struct StartResult {
     Status status;
@@ -142,6 +145,11 @@ class RuncRuntime final : public Runtime {
   std::string runc_root_;
   std::string containers_dir_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  // Disk use walks each writable layer: done on the pool, not in Usage() on the loop.
+  static constexpr std::chrono::seconds kDiskSampleEvery{10};
+  void SampleDisk();
+  bool disk_sampling_ = false;
+  std::chrono::steady_clock::time_point disk_sampled_at_{};
 };
 
 // How an ended container's exit.json reads as a status: COMPLETED (exit 0 of a one_shot), DEAD

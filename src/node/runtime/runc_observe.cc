@@ -1,13 +1,14 @@
 // What the runc runtime observes of its containers: how they ended, what they use, what they printed.
-#include <filesystem>
 #include <fstream>
+
+#include <boost/asio/post.hpp>
 
 #include "common/fs.h"
 #include "node/runtime/runc.h"
 
 namespace oak::node {
 
-namespace fs = std::filesystem;
+namespace asio = boost::asio;
 using nlohmann::json;
 
 namespace {
@@ -49,15 +50,6 @@ std::pair<std::optional<uint64_t>, std::optional<uint64_t>> CgroupUsage(const st
           ReadNumber("/sys/fs/cgroup/memory" + path + "/memory.usage_in_bytes")};
 }
 
-uint64_t DirBytes(const std::string& dir) {
-  std::error_code ec;
-  uint64_t total = 0;
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
-  }
-  return total;
-}
 
 std::string SignalName(int sig) {
   const char* abbrev = ::sigabbrev_np(sig);
@@ -103,10 +95,34 @@ std::vector<InstanceUsage> RuncRuntime::Usage() {
       u.memory_mb = static_cast<double>(*mem) / (1024.0 * 1024.0);
       if (opts_.node_memory_mb > 0) u.memory_percent = 100.0 * u.memory_mb / static_cast<double>(opts_.node_memory_mb);
     }
-    u.disk_mb = static_cast<double>(DirBytes(BundleDir(key) + "/upper")) / (1024.0 * 1024.0);
+    u.disk_mb = inst.disk_mb;
     out.push_back(u);
   }
+  if (!disk_sampling_ && now - disk_sampled_at_ >= kDiskSampleEvery && !out.empty()) SampleDisk();
   return out;
+}
+
+void RuncRuntime::SampleDisk() {
+  disk_sampling_ = true;
+  disk_sampled_at_ = std::chrono::steady_clock::now();
+  std::vector<std::pair<InstanceKey, std::string>> bundles;
+  for (const auto& [key, inst] : instances_) {
+    if (inst.status == "RUNNING") bundles.emplace_back(key, BundleDir(key));
+  }
+  asio::post(pool_, [this, alive = alive_, bundles = std::move(bundles)] {
+    std::vector<std::pair<InstanceKey, double>> sizes;
+    for (const auto& [key, bundle] : bundles) {
+      auto bytes = images_.WritableBytes(bundle);
+      if (bytes.ok()) sizes.emplace_back(key, static_cast<double>(*bytes) / (1024.0 * 1024.0));
+    }
+    asio::post(loop_, [this, alive, sizes = std::move(sizes)] {
+      if (!*alive) return;
+      disk_sampling_ = false;
+      for (const auto& [key, mb] : sizes) {
+        if (auto it = instances_.find(key); it != instances_.end()) it->second.disk_mb = mb;
+      }
+    });
+  });
 }
 
 Result<std::string> RuncRuntime::Logs(const InstanceKey& key, size_t max_bytes) const {
