@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/http_client.h"
+#include "common/http_pool.h"
 
 namespace asio = boost::asio;
 namespace http = boost::beast::http;
@@ -44,6 +46,7 @@ struct Ctx {
   // (service index, instance number) -> API call time
   std::map<std::pair<size_t, int64_t>, double> sent_at;
   std::string first_error;
+  std::unique_ptr<oak::HttpPool> pool;  // kept-alive connections; null: one connection per call
 };
 
 oak::Result<oak::ClientResponse> Call(const oak::Url& url, http::verb method, const std::string& target,
@@ -66,8 +69,12 @@ bool Login(Ctx* ctx) {
   return true;
 }
 
+asio::awaitable<oak::Result<oak::ClientResponse>> Fetch(Ctx* ctx, oak::ClientRequest req) {
+  if (ctx->pool) co_return co_await ctx->pool->Fetch(ctx->url, std::move(req));
+  co_return co_await oak::HttpFetch(co_await asio::this_coro::executor, ctx->url, std::move(req));
+}
+
 asio::awaitable<void> Worker(Ctx* ctx) {
-  auto ex = co_await asio::this_coro::executor;
   for (;;) {
     int64_t i = ctx->next++;
     if (i >= ctx->total) co_return;
@@ -79,7 +86,7 @@ asio::awaitable<void> Worker(Ctx* ctx) {
     req.body = "{}";
     req.timeout = std::chrono::seconds(60);
     double t0 = NowS();
-    auto res = co_await oak::HttpFetch(ex, ctx->url, std::move(req));
+    auto res = co_await Fetch(ctx, std::move(req));
     if (res.ok() && res->status == 401 && Login(ctx)) {
       req = oak::ClientRequest{};
       req.method = http::verb::post;
@@ -88,7 +95,7 @@ asio::awaitable<void> Worker(Ctx* ctx) {
       req.body = "{}";
       req.timeout = std::chrono::seconds(60);
       t0 = NowS();
-      res = co_await oak::HttpFetch(ex, ctx->url, std::move(req));
+      res = co_await Fetch(ctx, std::move(req));
     }
     if (!res.ok() || res->status != 200) {
       ++ctx->refused;
@@ -118,6 +125,7 @@ int main(int argc, char** argv) {
   int services = 100, concurrency = 64;
   int64_t instances = 100'000;
   double timeout_s = 600;
+  bool no_keep_alive = false;
   app.add_option("--root", root_url)->required();
   app.add_option("--password", password)->required();
   app.add_option("--services", services);
@@ -125,6 +133,7 @@ int main(int argc, char** argv) {
   app.add_option("--concurrency", concurrency);
   app.add_option("--timeout", timeout_s);
   app.add_option("--prefix", prefix, "Application name prefix");
+  app.add_flag("--no-keep-alive", no_keep_alive, "One connection per deploy call instead of kept-alive ones");
   CLI11_PARSE(app, argc, argv);
 
   Ctx ctx;
@@ -164,10 +173,14 @@ int main(int argc, char** argv) {
   ctx.total = instances;
 
   asio::io_context io(1);
+  if (!no_keep_alive)
+    ctx.pool = std::make_unique<oak::HttpPool>(
+        io.get_executor(), oak::HttpPoolOptions{.max_per_host = static_cast<size_t>(concurrency)});
   double start = NowS();
   for (int i = 0; i < concurrency; ++i) asio::co_spawn(io, Worker(&ctx), asio::detached);
   io.run();
   double api_done = NowS();
+  ctx.pool.reset();
 
   // Poll services until every acknowledged instance is RUNNING (or the timeout passes).
   std::vector<double> latencies;

@@ -28,11 +28,12 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "root"))
-from root_bench import Child, free_port, proc_status_kb, wait_for  # noqa: E402  (shared process helpers)
+from root_bench import Child, cpu_seconds, free_port, proc_status_kb, wait_for  # noqa: E402  (shared process helpers)
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 ADMIN_PW = "bench-admin-pw"
@@ -62,6 +63,70 @@ def get_json(url, token=None, body=None):
         return json.loads(r.read())
 
 
+def root_gauges(root_url):
+    """The dispatcher's gauges from the root's /metrics (no token needed)."""
+    out = {}
+    with urllib.request.urlopen(root_url + "/metrics", timeout=10) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(("oak_dispatch_", "oak_instances{", "oak_store_group_commit")):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+    return out
+
+
+class Sampler:
+    """During the burst: CPU seconds of every process of the run (from /proc/PID/stat), and once a
+    second the root's dispatch queue, in-flight count and instances by status."""
+
+    def __init__(self, groups, root_url, period=1.0):
+        self.groups = groups  # name -> list of pids
+        self.root_url = root_url
+        self.period = period
+        self.timeline = []
+        self.seen = {}
+        self.stop_flag = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def cpu(self):
+        # A process that ended (the deploy client) keeps its last reading.
+        for pids in self.groups.values():
+            for p in pids:
+                try:
+                    self.seen[p] = cpu_seconds(p)
+                except OSError:
+                    pass
+        return {g: sum(self.seen.get(p, 0.0) for p in pids) for g, pids in self.groups.items()}
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.cpu0 = self.cpu()
+        self.thread.start()
+
+    def run(self):
+        last = self.cpu0
+        while not self.stop_flag.wait(self.period):
+            now = self.cpu()
+            row = {"t": round(time.monotonic() - self.t0, 1),
+                   "cpu": {g: round(now[g] - last[g], 2) for g in now}}
+            last = now
+            try:
+                m = root_gauges(self.root_url)
+                row["queued"] = m.get("oak_dispatch_queued", 0)
+                row["in_flight"] = m.get("oak_dispatch_in_flight", 0)
+                row["running"] = m.get('oak_instances{status="RUNNING"}', 0)
+                row["scheduled"] = m.get('oak_instances{status="CLUSTER_SCHEDULED"}', 0)
+            except Exception:
+                pass
+            self.timeline.append(row)
+
+    def finish(self):
+        self.stop_flag.set()
+        self.thread.join()
+        wall = time.monotonic() - self.t0
+        end = self.cpu()
+        return {"wall_s": wall, "cpu_s": {g: end[g] - self.cpu0[g] for g in end}, "timeline": self.timeline}
+
+
 def read_ready(path):
     with open(path) as f:
         return "http://" + f.read().strip()
@@ -78,6 +143,12 @@ def main():
     ap.add_argument("--services", type=int, default=20 if QUICK else 100)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--json")
+    ap.add_argument("--root-log-level", default="warn")
+    ap.add_argument("--no-keep-alive", action="store_true", help="the deploy client opens a connection per call")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
+    ap.add_argument("--no-broker-rate", action="store_true", help="skip the broker round-trip baseline")
+    ap.add_argument("--profile", action="store_true",
+                    help="sample per-process CPU and the root's dispatch gauges during the burst")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     oak = os.path.join(build, "oak")
@@ -93,7 +164,7 @@ def main():
     try:
         log(f"machine: {os.cpu_count()} cores, load {open('/proc/loadavg').read().split()[0]}")
         rate_tool = os.path.join(build, "bench/cluster/oak_bench_broker_rate")
-        for qos in (1, 0):
+        for qos in () if a.no_broker_rate else (1, 0):
             out = subprocess.run([rate_tool, "--messages", "50000" if QUICK else "200000", "--qos", str(qos),
                                   "--dir", os.path.join(tmp, f"broker-rate-{qos}")],
                                  capture_output=True, text=True, timeout=300)
@@ -103,7 +174,7 @@ def main():
 
         root = start([oak, "root", "--data-dir", os.path.join(tmp, "root"), "--listen", "127.0.0.1:0",
                       "--ready-file", os.path.join(tmp, "root.ready"), "--admin-password", ADMIN_PW,
-                      "--cluster-token", CLUSTER_TOKEN, "--log-level", "warn", "--heartbeat-interval", "2"], "root")
+                      "--cluster-token", CLUSTER_TOKEN, "--log-level", a.root_log_level, "--heartbeat-interval", "2"], "root")
         assert wait_for(lambda: os.path.exists(os.path.join(tmp, "root.ready")), 15), root.output()[-3000:]
         root_url = read_ready(os.path.join(tmp, "root.ready"))
 
@@ -139,18 +210,44 @@ def main():
         if not ok:
             raise SystemExit("not all nodes became active; sim log:\n" + sims[0].output()[-3000:])
 
-        # Idle footprints.
+        # Idle footprints (and, with --profile, the CPU the idle system costs: node reports, heartbeats).
+        groups = {"root": [root.pid], "clusters": [c.pid for c in clusters],
+                  "brokers": [k for c in clusters for k in children_of(c.pid)], "sims": [s.pid for s in sims]}
+        idle0, t_idle = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
         time.sleep(5)
+        if a.profile:
+            wall = time.monotonic() - t_idle
+            idle = {g: (sum(cpu_seconds(p) for p in pids) - idle0[g]) / wall for g, pids in groups.items()}
+            result["idle_cpu_per_s"] = idle
+            log("idle CPU (cores busy): " + ", ".join(f"{g} {v:.2f}" for g, v in idle.items()))
         c0 = proc_status_kb(clusters[0].pid)
         result["cluster_idle_rss_mb"] = c0.get("VmRSS", 0) / 1024
         result["cluster_idle_nodes"] = per_cluster
 
         # The burst.
-        deploy = subprocess.run([os.path.join(build, "bench/cluster/oak_bench_deploy"), "--root", root_url,
-                                 "--password", ADMIN_PW, "--services", str(a.services), "--instances",
-                                 str(a.instances), "--concurrency", str(a.concurrency), "--timeout", "900"],
-                                capture_output=True, text=True, timeout=1000)
-        d = json.loads(deploy.stdout.strip().splitlines()[-1]) if deploy.stdout.strip() else {"error": deploy.stderr}
+        log(f"burst starts, load {open('/proc/loadavg').read().split()[0]}")
+        deploy_proc = subprocess.Popen([os.path.join(build, "bench/cluster/oak_bench_deploy"), "--root", root_url,
+                                        "--password", ADMIN_PW, "--services", str(a.services), "--instances",
+                                        str(a.instances), "--concurrency", str(a.concurrency), "--timeout", "900"]
+                                       + (["--no-keep-alive"] if a.no_keep_alive else []),
+                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler = None
+        if a.profile:
+            sampler = Sampler(dict(groups, deploy_client=[deploy_proc.pid]), root_url)
+            sampler.start()
+        out, err = deploy_proc.communicate(timeout=1000)
+        d = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err}
+        if sampler:
+            prof = sampler.finish()
+            result["profile"] = prof
+            total = sum(prof["cpu_s"].values())
+            log(f"CPU seconds during the burst ({prof['wall_s']:.1f} s wall, {total:.1f} s CPU, "
+                f"load {open('/proc/loadavg').read().split()[0]}): " +
+                ", ".join(f"{g} {v:.1f}" for g, v in prof["cpu_s"].items()))
+            for row in prof["timeline"]:
+                log(f"  t={row['t']:6.1f} " + " ".join(f"{g}={v:.2f}" for g, v in row["cpu"].items()) +
+                    f" queued={row.get('queued', -1):.0f} in_flight={row.get('in_flight', -1):.0f}"
+                    f" scheduled={row.get('scheduled', -1):.0f} running={row.get('running', -1):.0f}")
         result["deploy"] = d
         log(f"deploy: {d.get('instances_acknowledged')} acknowledged in {d.get('api_seconds', 0):.1f} s "
             f"({d.get('api_rate_per_s', 0):,.0f}/s at the API); {d.get('running')} RUNNING after "
@@ -186,7 +283,10 @@ def main():
     finally:
         for c in reversed(children):
             c.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
+        if a.keep:
+            log(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
     print(json.dumps(result, indent=1))
     if a.json:
         with open(a.json, "w") as f:

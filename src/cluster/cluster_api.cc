@@ -59,6 +59,7 @@ ClusterApi::ClusterApi(ClusterApiDeps deps) : d_(std::move(deps)) {}
 void ClusterApi::Register(Router& r) {
   r.AddAsync(http::verb::post, "/api/node/register", [this](HttpRequest& q) { return RegisterNode(q); });
   r.Add(http::verb::post, "/api/service/{}/{}", [this](HttpRequest& q) { return DeployInstance(q); });
+  r.Add(http::verb::post, "/api/instances/deploy", [this](HttpRequest& q) { return DeployInstances(q); });
   r.Add(http::verb::delete_, "/api/service/{}/{}", [this](HttpRequest& q) { return UndeployInstance(q); });
   r.AddAsync(http::verb::get, "/api/service/{}/{}/logs", [this](HttpRequest& q) { return InstanceLogs(q); });
   r.Add(http::verb::get, "/api/nodes", [this](HttpRequest& q) { return ListNodes(q); });
@@ -151,6 +152,48 @@ HttpResponse ClusterApi::DeployInstance(HttpRequest& req) {
   Status s = d_.manager.Deploy(req.params[0], *n, doc);
   if (!s.ok()) return HttpResponse::FromStatus(s);
   return HttpResponse::Json(200, {{"message", "accepted"}, {"job_id", req.params[0]}, {"instance_number", *n}});
+}
+
+HttpResponse ClusterApi::DeployInstances(HttpRequest& req) {
+  if (!FromRoot(req)) return HttpResponse::Error(401, "only the root may deploy here (Authorization: Bearer <cluster secret>)");
+  json body = json::parse(req.body(), nullptr, false);
+  if (body.is_discarded() || !body.is_object()) return HttpResponse::Error(400, "body: not a JSON object");
+  auto jobs_it = body.find("jobs");
+  if (jobs_it == body.end() || !jobs_it->is_array()) return HttpResponse::Error(400, "jobs: required array");
+  // The whole body is checked before anything is deployed; a document the manager refuses fails
+  // only its own instances.
+  std::vector<Manager::DeployJob> jobs;
+  jobs.reserve(jobs_it->size());
+  for (size_t j = 0; j < jobs_it->size(); ++j) {
+    const json& e = (*jobs_it)[j];
+    const std::string at = "jobs[" + std::to_string(j) + "]";
+    if (!e.is_object()) return HttpResponse::Error(400, at + ": must be an object");
+    auto id = e.find("job_id");
+    if (id == e.end() || !id->is_string()) return HttpResponse::Error(400, at + ".job_id: required string");
+    auto svc = e.find("service");
+    if (svc == e.end() || !svc->is_object()) return HttpResponse::Error(400, at + ".service: required object");
+    auto nums = e.find("instance_numbers");
+    if (nums == e.end() || !nums->is_array()) return HttpResponse::Error(400, at + ".instance_numbers: required array");
+    Manager::DeployJob job{id->get<std::string>(), &*svc, {}};
+    job.numbers.reserve(nums->size());
+    for (const json& n : *nums) {
+      if (!n.is_number_integer() || n.get<int64_t>() < 0)
+        return HttpResponse::Error(400, at + ".instance_numbers: expected non-negative integers");
+      job.numbers.push_back(n.get<int64_t>());
+    }
+    jobs.push_back(std::move(job));
+  }
+  auto statuses = d_.manager.DeployBatch(jobs);
+  json results = json::array();
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    for (size_t i = 0; i < jobs[j].numbers.size(); ++i) {
+      const Status& s = statuses[j][i];
+      json r{{"job_id", jobs[j].job_id}, {"instance_number", jobs[j].numbers[i]}, {"code", s.ok() ? 200u : HttpCodeFor(s.code())}};
+      if (!s.ok()) r["message"] = s.message();
+      results.push_back(std::move(r));
+    }
+  }
+  return HttpResponse::Json(200, {{"results", std::move(results)}});
 }
 
 HttpResponse ClusterApi::UndeployInstance(HttpRequest& req) {

@@ -42,6 +42,8 @@ class ClusterApi {
  private:
   boost::asio::awaitable<HttpResponse> RegisterNode(HttpRequest& req);
   HttpResponse DeployInstance(HttpRequest& req);
+  // Batched hand-over: {"jobs": [{"job_id", "service": <document>, "instance_numbers": [...]}]}.
+  HttpResponse DeployInstances(HttpRequest& req);
   HttpResponse UndeployInstance(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> InstanceLogs(HttpRequest& req);
   HttpResponse ListNodes(HttpRequest& req);

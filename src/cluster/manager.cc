@@ -28,6 +28,25 @@ bool OccupiesNode(std::string_view s) {
 Manager::Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock, ManagerOptions opts)
     : store_(store), nodes_(nodes), bus_(bus), clock_(clock), opts_(opts), started_ms_(clock.NowMs()) {}
 
+Manager::Service Manager::MakeService(const std::string& doc_text, const json& doc, std::string job_name,
+                                      scheduler::Request req) {
+  Service svc{std::hash<std::string>{}(doc_text), std::move(job_name), req.virtualization, std::move(req), OneShot(doc), {}, {}};
+  // The payload is the document with the instance's number: rendered once with a marker number
+  // and cut there, so that each deploy only joins three strings (same bytes as a full dump).
+  constexpr int64_t kMarker = 987'654'321'987'654'321;
+  json with = doc;
+  with["instance_number"] = kMarker;
+  std::string text = with.dump(-1, ' ', false, json::error_handler_t::replace);
+  const std::string marker = "\"instance_number\":" + std::to_string(kMarker);
+  size_t at = text.find(marker);
+  if (at != std::string::npos && text.find(marker, at + 1) == std::string::npos) {
+    at += marker.size() - std::to_string(kMarker).size();
+    svc.payload_head = text.substr(0, at);
+    svc.payload_tail = text.substr(at + std::to_string(kMarker).size());
+  }
+  return svc;
+}
+
 Status Manager::Load() {
   auto services = store_.ListServices();
   if (!services.ok()) return services.status();
@@ -41,8 +60,7 @@ Status Manager::Load() {
       spdlog::warn("msg=\"stored service unreadable\" job_id={} error=\"{}\"", s.job_id, req.status().message());
       continue;
     }
-    services_[s.job_id] = Service{std::hash<std::string>{}((*full)->doc_text), s.job_name, req->virtualization,
-                                  std::move(*req), OneShot(doc)};
+    services_[s.job_id] = MakeService((*full)->doc_text, doc, s.job_name, std::move(*req));
     job_ids_[s.job_name] = s.job_id;
   }
   auto rows = store_.ListInstances();
@@ -72,9 +90,8 @@ Status Manager::Load() {
   return Status::Ok();
 }
 
-Status Manager::Deploy(const std::string& job_id, int64_t number, const json& doc) {
+Result<const Manager::Service*> Manager::AcceptService(const std::string& job_id, const json& doc) {
   if (job_id.empty() || job_id.size() > 64) return Status::Invalid("job_id: expected 1-64 characters");
-  if (number < 0) return Status::Invalid("instance_number: must not be negative");
   if (!doc.is_object()) return Status::Invalid("body: expected the service document as a JSON object");
   auto name_it = doc.find("job_name");
   if (name_it == doc.end() || !name_it->is_string() || name_it->get_ref<const std::string&>().empty())
@@ -84,24 +101,30 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   if (!req.ok()) return req.status();
   if (auto other = job_ids_.find(job_name); other != job_ids_.end() && other->second != job_id)
     return Status::Conflict("job_name: already used by service " + other->second);
+  // The stored document is the one without a number (the batched hand-over sends it so; the
+  // single form's number is dropped), so both forms store, and compare, the same text.
+  json bare = doc;
+  bare.erase("instance_number");
+  std::string doc_text = bare.dump(-1, ' ', false, json::error_handler_t::replace);
+  size_t doc_hash = std::hash<std::string>{}(doc_text);
+  auto svc = services_.find(job_id);
+  if (svc == services_.end() || svc->second.doc_hash != doc_hash) {
+    OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, doc_text}));
+    svc = services_.insert_or_assign(job_id, MakeService(doc_text, bare, job_name, std::move(*req))).first;
+  }
+  job_ids_[job_name] = job_id;
+  return &svc->second;
+}
 
+void Manager::DeployOne(const std::string& job_id, int64_t number, const Service& svc) {
   auto key = InstanceKey{job_id, number};
   // A DEAD instance waiting for its restart is alive for the root: the restart is on its way.
   if (auto it = instances_.find(key);
       it != instances_.end() && !model::IsSchedulingFailure(it->second.status) && it->second.status != st::kFailed &&
       (it->second.status != st::kDead || it->second.restart_at_ms > 0)) {
     if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
-    return Status::Ok();
+    return;
   }
-  std::string doc_text = doc.dump(-1, ' ', false, json::error_handler_t::replace);
-  size_t doc_hash = std::hash<std::string>{}(doc_text);
-  auto svc = services_.find(job_id);
-  if (svc == services_.end() || svc->second.doc_hash != doc_hash) {
-    OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, std::move(doc_text)}));
-    services_[job_id] = Service{doc_hash, job_name, req->virtualization, std::move(*req), OneShot(doc)};
-  }
-  job_ids_[job_name] = job_id;
-
   auto [it, fresh] = instances_.try_emplace(key);
   Instance& inst = it->second;
   if (!fresh) Release(inst);
@@ -109,11 +132,41 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   inst = Instance{};
   inst.job_id = job_id;
   inst.number = number;
-  inst.job_name = job_name;
+  inst.job_name = svc.job_name;
   inst.status = std::string(st::kClusterScheduled);
   Place(inst);
-  FlushUnsaved();  // the root takes the answer as a promise: the instance is on disk before it
-  return Status::Ok();
+}
+
+Status Manager::Deploy(const std::string& job_id, int64_t number, const json& doc) {
+  if (number < 0) return Status::Invalid("instance_number: must not be negative");
+  std::vector<DeployJob> one{{job_id, &doc, {number}}};
+  auto r = DeployBatch(one);
+  return r[0][0];
+}
+
+std::vector<std::vector<Status>> Manager::DeployBatch(const std::vector<DeployJob>& jobs) {
+  std::vector<std::vector<Status>> out(jobs.size());
+  std::vector<std::pair<size_t, size_t>> accepted;  // (job, index) whose row the flush writes
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    const DeployJob& job = jobs[j];
+    out[j].assign(job.numbers.size(), Status::Ok());
+    Result<const Service*> svc = Status::Invalid("body: service document missing");
+    if (job.doc) svc = AcceptService(job.job_id, *job.doc);
+    for (size_t i = 0; i < job.numbers.size(); ++i) {
+      if (!svc.ok()) {
+        out[j][i] = svc.status();
+      } else if (job.numbers[i] < 0) {
+        out[j][i] = Status::Invalid("instance_number: must not be negative");
+      } else {
+        DeployOne(job.job_id, job.numbers[i], **svc);
+        accepted.emplace_back(j, i);
+      }
+    }
+  }
+  // The root takes the answer as a promise: the instances are on disk before it.
+  if (Status s = FlushUnsaved(); !s.ok())
+    for (auto [j, i] : accepted) out[j][i] = Status::Unavailable("cluster store: " + s.message());
+  return out;
 }
 
 void Manager::Place(Instance& inst, const std::string& why, const std::string& prefer) {
@@ -147,9 +200,12 @@ void Manager::Place(Instance& inst, const std::string& why, const std::string& p
 }
 
 void Manager::PlaceOn(Instance& inst, NodeState& node, const Service& svc) {
-  auto doc = store_.GetService(inst.job_id);
   Result<std::string> payload = Status::Internal("service document missing");
-  if (doc.ok() && *doc) payload = DeployPayload((*doc)->doc_text, inst.number);
+  if (!svc.payload_head.empty()) {
+    payload = svc.payload_head + std::to_string(inst.number) + svc.payload_tail;
+  } else if (auto doc = store_.GetService(inst.job_id); doc.ok() && *doc) {
+    payload = DeployPayload((*doc)->doc_text, inst.number);
+  }
   if (!payload.ok()) {
     SetStatus(inst, st::kFailed, "cannot build the deploy message: " + payload.status().message());
     return;
@@ -219,9 +275,12 @@ void Manager::Release(Instance& inst) {
 
 void Manager::Persist(const Instance& inst) {
   if (opts_.defer) {
-    bool first = unsaved_.empty();
+    // A flush is posted by the first change after the last flush, or after one that failed (its
+    // rows stayed in unsaved_).
+    const bool post = unsaved_.empty() || flush_failed_;
+    flush_failed_ = false;
     unsaved_.insert({inst.job_id, inst.number});
-    if (first) opts_.defer([this] { FlushUnsaved(); });
+    if (post) opts_.defer([this] { (void)FlushUnsaved(); });
     return;
   }
   Status s = store_.PutInstances({RowOf(inst)});
@@ -229,8 +288,8 @@ void Manager::Persist(const Instance& inst) {
                              inst.number, s.message());
 }
 
-void Manager::FlushUnsaved() {
-  if (unsaved_.empty()) return;
+Status Manager::FlushUnsaved() {
+  if (unsaved_.empty()) return Status::Ok();
   std::vector<InstanceRow> rows;
   rows.reserve(unsaved_.size());
   for (const auto& k : unsaved_) {
@@ -238,9 +297,15 @@ void Manager::FlushUnsaved() {
     if (it == instances_.end()) continue;  // undeployed meanwhile: its row is already gone
     rows.push_back(RowOf(it->second));
   }
-  unsaved_.clear();
   Status s = store_.PutInstances(rows);
-  if (!s.ok()) spdlog::error("msg=\"cannot persist instances\" count={} error=\"{}\"", rows.size(), s.message());
+  if (!s.ok()) {
+    // Kept for the next flush (the next change, or the root's retry of a deploy).
+    spdlog::error("msg=\"cannot persist instances\" count={} error=\"{}\"", rows.size(), s.message());
+    flush_failed_ = true;
+    return s;
+  }
+  unsaved_.clear();
+  return s;
 }
 
 void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {

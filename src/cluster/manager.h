@@ -78,8 +78,19 @@ class Manager {
   Status Load();
 
   // The root's deploy of one instance with its service document. Idempotent: an instance already
-  // placed or running is left alone. Invalid documents -> kInvalid naming the field.
+  // placed or running is left alone. Invalid documents -> kInvalid naming the field. The instance
+  // is on disk when this returns OK.
   Status Deploy(const std::string& job_id, int64_t number, const nlohmann::json& doc);
+  // Instances of one service handed over together (the root's batched hand-over).
+  struct DeployJob {
+    std::string job_id;
+    const nlohmann::json* doc = nullptr;  // the service document, without instance_number
+    std::vector<int64_t> numbers;
+  };
+  // Deploy for many instances of several services: each document is checked once, and every
+  // accepted instance is written in one transaction before this returns. One Status per number of
+  // each job, in order; a failed write fails every instance that waited for it (kUnavailable).
+  std::vector<std::vector<Status>> DeployBatch(const std::vector<DeployJob>& jobs);
   // Removes the instance (-1: all of the service's); kNotFound when there was none.
   Status Undeploy(const std::string& job_id, int64_t number);
 
@@ -95,7 +106,7 @@ class Manager {
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
-  void Flush() { FlushUnsaved(); }
+  void Flush() { (void)FlushUnsaved(); }
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
 
@@ -112,7 +123,15 @@ class Manager {
     std::string virtualization;
     scheduler::Request req;
     bool one_shot = false;
+    // The control/deploy payload around the instance number, rendered once per document.
+    std::string payload_head, payload_tail;
   };
+  static Service MakeService(const std::string& doc_text, const nlohmann::json& doc, std::string job_name,
+                             scheduler::Request req);
+  // Checks the document and records the service; then DeployOne for each instance.
+  Result<const Service*> AcceptService(const std::string& job_id, const nlohmann::json& doc);
+  // Places one instance; its row waits in unsaved_ for the caller's FlushUnsaved.
+  void DeployOne(const std::string& job_id, int64_t number, const Service& svc);
 
   // `why` prefixes the failure detail (e.g. why the instance needed a new place). A `prefer`red node
   // that is active and still qualifies is taken without asking the scheduler to rank the others.
@@ -127,7 +146,8 @@ class Manager {
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
   void Persist(const Instance& inst);
-  void FlushUnsaved();
+  // Writes unsaved_ in one transaction; on failure the rows stay unsaved for the next flush.
+  Status FlushUnsaved();
   void NodeLost(NodeState& node, const std::string& reason);
   void RetryHeld();
   void SendDelete(const std::string& node_id, const std::string& job_name, int64_t number);
@@ -149,6 +169,7 @@ class Manager {
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
   std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
+  bool flush_failed_ = false;                      // the last flush failed: the next change posts one
   std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
   std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
   std::function<void(const InstanceKey&)> on_change_;

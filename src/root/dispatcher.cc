@@ -51,6 +51,7 @@ std::shared_ptr<const Dispatcher::ServiceInfo> Dispatcher::Info(const StoredServ
   doc["job_name"] = svc.job_name;
   doc.erase("instance_number");
   std::string head = doc.dump(-1, ' ', false, json::error_handler_t::replace);
+  info->doc_json = head;
   head.pop_back();  // the closing brace: the instance number follows
   if (head.size() > 1) head += ',';
   head += "\"instance_number\":";

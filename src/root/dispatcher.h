@@ -47,7 +47,13 @@ struct DispatchOptions {
   // loop, so this bounds the hand-over rate per turn.
   size_t max_connections_per_cluster = 16;
   // Deliveries queued for one cluster beyond which deploy answers wait (WaitForRoom).
-  size_t max_queued_per_cluster = 256;
+  size_t max_queued_per_cluster = 1024;
+  // Instances handed over in one request (POST /api/instances/deploy, docs/cluster.md), by at
+  // most batch_connections_per_cluster requests at once. 1: one request per instance
+  // (POST /api/service/<id>/<n>), which is also what a cluster gets that does not know the
+  // batched form (it answers 404).
+  size_t max_batch = 256;
+  size_t batch_connections_per_cluster = 2;
 };
 
 // One reported instance of a cluster's `jobs`, checked.
@@ -86,6 +92,7 @@ class Dispatcher {
     std::string doc_text;  // the stored document this was derived from
     Result<scheduler::Request> request;
     std::string body_head;  // the deploy body up to the instance number: `{...,"instance_number":`
+    std::string doc_json;   // the deploy body without instance_number, for the batched form
   };
   // The service from the cache, or from the store on a miss (NotFound if it does not exist). A
   // cached service stays until Forget, which changes of its document and deletions must call; a
@@ -142,12 +149,22 @@ class Dispatcher {
   struct Outbox {
     std::deque<Delivery> queue;
     size_t workers = 0;
+    bool single_only = false;  // the cluster does not know the batched form
     std::deque<std::shared_ptr<boost::asio::steady_timer>> room_waiters;  // WaitForRoom, oldest first
   };
   void Enqueue(const std::string& cluster_id, Delivery d);
   boost::asio::awaitable<void> SendWorker(std::string cluster_id);
   // One attempt; on a retryable failure, queues the next one after its back-off.
   boost::asio::awaitable<void> Attempt(std::string cluster_id, Delivery d);
+  // One attempt for several instances in one request (dispatcher_batch.cc); each instance's
+  // outcome is handled as Attempt handles a single one.
+  boost::asio::awaitable<void> AttemptBatch(std::string cluster_id, std::vector<Delivery> batch);
+  // After a failed attempt: the next one after the back-off, or FAILED once attempts run out.
+  boost::asio::awaitable<void> Retry(const std::string& cluster_id, Delivery d, std::string error);
+  // The cluster refused the instance (4xx): FAILED with its message.
+  boost::asio::awaitable<void> Refused(const std::string& cluster_id, const Delivery& d, std::string why);
+  // Takes up to `n` deliveries off the queue's front, waking one answer waiting for room per delivery.
+  std::vector<Delivery> Take(Outbox& box, size_t n);
   void Done(const std::string& service_id, int64_t number) { in_flight_.erase({service_id, number}); }
 
   boost::asio::awaitable<void> RunDeploy(std::string service_id, int64_t number);

@@ -40,9 +40,25 @@ void Dispatcher::Send(const std::string& service_id, int64_t number, const std::
 void Dispatcher::Enqueue(const std::string& cluster_id, Delivery d) {
   Outbox& box = outboxes_[cluster_id];
   box.queue.push_back(std::move(d));
-  if (box.workers >= opts_.max_connections_per_cluster) return;
+  const bool batched = opts_.max_batch > 1 && !box.single_only;
+  if (box.workers >= (batched ? opts_.batch_connections_per_cluster : opts_.max_connections_per_cluster)) return;
   ++box.workers;
   asio::co_spawn(io_, SendWorker(cluster_id), asio::detached);
+}
+
+std::vector<Dispatcher::Delivery> Dispatcher::Take(Outbox& box, size_t n) {
+  std::vector<Delivery> out;
+  n = std::min(n, box.queue.size());
+  out.reserve(n);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(std::move(box.queue.front()));
+    box.queue.pop_front();
+  }
+  for (size_t i = 0; i < n && !box.room_waiters.empty() && box.queue.size() < opts_.max_queued_per_cluster; ++i) {
+    box.room_waiters.front()->cancel();  // room for one more
+    box.room_waiters.pop_front();
+  }
+  return out;
 }
 
 size_t Dispatcher::queued() const {
@@ -79,13 +95,12 @@ asio::awaitable<void> Dispatcher::SendWorker(std::string cluster_id) {
       --box.workers;
       co_return;
     }
-    Delivery d = std::move(box.queue.front());
-    box.queue.pop_front();
-    if (!box.room_waiters.empty() && box.queue.size() < opts_.max_queued_per_cluster) {
-      box.room_waiters.front()->cancel();  // room for one more
-      box.room_waiters.pop_front();
+    if (opts_.max_batch > 1 && !box.single_only) {
+      co_await AttemptBatch(cluster_id, Take(box, opts_.max_batch));
+    } else {
+      auto one = Take(box, 1);
+      co_await Attempt(cluster_id, std::move(one.front()));
     }
-    co_await Attempt(cluster_id, std::move(d));
     if (alive.expired()) co_return;
   }
 }
@@ -122,13 +137,28 @@ asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
       co_return;
     }
     if (res.ok() && res->status / 100 == 4) {
-      const std::string why = "cluster " + cluster_name + " refused the instance: " + MessageOf(*res);
-      co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
-      if (!alive.expired()) Done(d.service_id, d.number);
+      std::string why = "cluster " + cluster_name + " refused the instance: " + MessageOf(*res);
+      co_await Refused(cluster_id, d, std::move(why));
       co_return;
     }
     error = res.ok() ? "cluster " + cluster_name + " answered " + MessageOf(*res)
                      : "cluster " + cluster_name + ": " + res.status().message();
+    co_await Retry(cluster_id, std::move(d), std::move(error));
+    co_return;
+  }
+  d.attempt = opts_.max_attempts;  // the cluster is gone: no retry
+  co_await Retry(cluster_id, std::move(d), std::move(error));
+}
+
+asio::awaitable<void> Dispatcher::Refused(const std::string& cluster_id, const Delivery& d, std::string why) {
+  std::weak_ptr<int> alive = alive_;
+  co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
+  if (!alive.expired()) Done(d.service_id, d.number);
+}
+
+asio::awaitable<void> Dispatcher::Retry(const std::string& cluster_id, Delivery d, std::string error) {
+  std::weak_ptr<int> alive = alive_;
+  if (d.attempt < opts_.max_attempts) {
     spdlog::warn("msg=\"deploy attempt failed\" service={} instance={} attempt={} error=\"{}\"", d.service_id,
                  d.number, d.attempt, error);
     // Undeployed, or reported by its cluster, while we waited: nothing left to hand over.
@@ -136,16 +166,18 @@ asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
       Done(d.service_id, d.number);
       co_return;
     }
-    if (d.attempt < opts_.max_attempts) {
-      // The retry waits on a timer, not in a worker, and joins the queue again when it fires.
-      auto timer = std::make_shared<asio::steady_timer>(io_, d.backoff);
-      d.attempt += 1;
-      d.backoff = std::min(d.backoff * 2, opts_.max_backoff);
-      timer->async_wait([this, timer, alive, cluster_id, d = std::move(d)](const boost::system::error_code& ec) mutable {
-        if (!ec && !alive.expired()) Enqueue(cluster_id, std::move(d));
-      });
-      co_return;
-    }
+    // The retry waits on a timer, not in a worker, and joins the queue again when it fires.
+    auto timer = std::make_shared<asio::steady_timer>(io_, d.backoff);
+    d.attempt += 1;
+    d.backoff = std::min(d.backoff * 2, opts_.max_backoff);
+    timer->async_wait([this, timer, alive, cluster_id, d = std::move(d)](const boost::system::error_code& ec) mutable {
+      if (!ec && !alive.expired()) Enqueue(cluster_id, std::move(d));
+    });
+    co_return;
+  }
+  if (!StillScheduled(d.service_id, d.number, cluster_id)) {
+    Done(d.service_id, d.number);
+    co_return;
   }
   const std::string why = "could not hand the instance to its cluster: " + error;
   co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);

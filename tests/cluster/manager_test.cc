@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "support/process.h"
 
 namespace oak::cluster {
@@ -495,6 +497,55 @@ TEST(ManagerDeferred, StatusChangesOfOneTurnAreWrittenTogether) {
   ASSERT_EQ(later.size(), 1u) << "one flush per turn, however many changes";
   later[0]();
   EXPECT_EQ((*(*store)->ListInstances())[0].status, "RUNNING");
+}
+
+TEST(ManagerDeferred, ABatchIsOnDiskBeforeDeployBatchReturnsAndBadDocumentsFailOnlyTheirJob) {
+  TempDir dir("cluster-batch");
+  auto store = OpenSqliteStore(dir / "cluster.db");
+  ASSERT_TRUE(store.ok());
+  ManualClock clock;
+  RecordingBus bus;
+  NodeRegistry nodes(**store, clock, 6000);
+  std::vector<std::function<void()>> later;  // never run: DeployBatch must not rely on them
+  Manager m(**store, nodes, bus, clock,
+            ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
+  ASSERT_TRUE(m.Load().ok());
+  NodeDescription d;
+  d.host = "a";
+  d.vcpus = 64;
+  d.memory_mb = 64 * 1024;
+  d.virtualization = {"container"};
+  auto n = nodes.Register(d);
+  ASSERT_TRUE(n.ok());
+  m.OnMessage("nodes/" + (*n)->rec.id + "/information", R"({"memory": 65536})");
+
+  json web = Service("a.b.web.d"), db = Service("a.b.db.d"), bad = Service("a.b.bad.d");
+  bad["memory"] = "lots";
+  std::vector<Manager::DeployJob> jobs{{"web", &web, {0, 1, 2}}, {"bad", &bad, {0}}, {"db", &db, {7, -1}}};
+  auto out = m.DeployBatch(jobs);
+  ASSERT_EQ(out.size(), 3u);
+  for (const Status& s : out[0]) EXPECT_TRUE(s.ok()) << s.message();
+  EXPECT_EQ(out[1][0].code(), Code::kInvalid);
+  EXPECT_TRUE(out[2][0].ok());
+  EXPECT_EQ(out[2][1].code(), Code::kInvalid);
+
+  auto rows = (*store)->ListInstances();
+  ASSERT_TRUE(rows.ok());
+  EXPECT_EQ(rows->size(), 4u) << "every accepted instance is stored before the answer";
+  for (auto& r : *rows) EXPECT_EQ(r.status, "NODE_SCHEDULED");
+  // The stored document carries no instance number; each deploy message carries its own.
+  auto stored = (*store)->GetService("web");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_FALSE(json::parse((*stored)->doc_text).contains("instance_number"));
+  std::set<int64_t> numbers;
+  for (auto& [topic, payload] : bus.sent) {
+    if (payload.value("job_name", "") != "a.b.web.d") continue;
+    numbers.insert(payload["instance_number"].get<int64_t>());
+    json expect = web;
+    expect["instance_number"] = payload["instance_number"];
+    EXPECT_EQ(payload, expect);
+  }
+  EXPECT_EQ(numbers, (std::set<int64_t>{0, 1, 2}));
 }
 
 }  // namespace

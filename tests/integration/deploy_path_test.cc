@@ -76,6 +76,48 @@ TEST(DeployPath, ManyDeploysShareAFewConnectionsToTheCluster) {
   }
 }
 
+TEST(DeployPath, ABurstIsHandedOverInFewBatchedRequests) {
+  TestRoot t("dp-batch");
+  ApiClient admin = t->Admin();
+  auto fake = StartFake(t.root(), ClusterCfg("batchy", 1'000'000, 200, 100'000));
+  std::vector<std::string> services = {OneService(admin, "batcha", Microservice("web")),
+                                       OneService(admin, "batchb", Microservice("db"))};
+  std::mutex mu;
+  std::set<std::pair<std::string, int64_t>> acked;
+  DeployConcurrently(admin, services, 8, 50, acked, mu);
+  ASSERT_EQ(acked.size(), 400u);
+  ASSERT_TRUE(WaitFor([&] { return fake->Instances().size() == 400; })) << fake->Instances().size();
+  ASSERT_TRUE(WaitFor([&] { return Metric(t, "oak_dispatch_in_flight") == 0; }));
+  // Several instances per request: fewer requests than instances, none of them single ones.
+  EXPECT_LT(fake->batch_requests(), 400u);
+  EXPECT_GE(fake->batch_requests(), 1u);
+  for (auto& got : fake->Instances()) {
+    EXPECT_TRUE(acked.count({got.job_id, got.number}));
+    EXPECT_EQ(got.body.value("job_id", ""), got.job_id);
+    EXPECT_EQ(got.body.value("microservice_name", ""), got.job_id == services[0] ? "web" : "db");
+  }
+  for (const auto& sid : services)
+    for (auto& i : admin.Get("/api/service/" + sid).json["instance_list"])
+      EXPECT_EQ(i.value("status", ""), "CLUSTER_SCHEDULED") << i.dump();
+}
+
+TEST(DeployPath, AClusterWithoutTheBatchedFormGetsOneInstancePerRequest) {
+  TestRoot t("dp-nobatch");
+  ApiClient admin = t->Admin();
+  FakeClusterConfig cfg = ClusterCfg("single", 1'000'000, 200, 100'000);
+  cfg.batched = false;
+  auto fake = StartFake(t.root(), cfg);
+  const std::string sid = OneService(admin, "singleapp", Microservice("web"));
+  std::mutex mu;
+  std::set<std::pair<std::string, int64_t>> acked;
+  DeployConcurrently(admin, {sid}, 4, 25, acked, mu);
+  ASSERT_TRUE(WaitFor([&] { return fake->Instances().size() == 100; })) << fake->Instances().size();
+  EXPECT_EQ(fake->batch_requests(), 0u);
+  for (auto& got : fake->Instances()) EXPECT_EQ(got.body.value("instance_number", int64_t{-1}), got.number);
+  for (auto& i : admin.Get("/api/service/" + sid).json["instance_list"])
+    EXPECT_EQ(i.value("status", ""), "CLUSTER_SCHEDULED") << i.dump();
+}
+
 TEST(DeployPath, Kill9DuringADeployBurstLosesNoAcknowledgedInstance) {
   TestRoot t("dp-kill9");
   ApiClient admin = t->Admin();

@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <string>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -38,6 +40,8 @@ class CountingServer {
   int connections = 0;
   int requests = 0;
   int max_concurrent = 0;
+  // When set, answers instead of the echo: (status, body) for the request's target and body.
+  std::function<std::pair<unsigned, std::string>(const std::string& target, const std::string& body)> handler;
 
  private:
   static constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
@@ -67,6 +71,11 @@ class CountingServer {
       --busy_;
       http::response<http::string_body> res{http::status::ok, 11};
       res.body() = std::string(req.target());
+      if (handler) {
+        auto [code, body] = handler(std::string(req.target()), req.body());
+        res.result(code);
+        res.body() = std::move(body);
+      }
       res.keep_alive(req.keep_alive());
       res.prepare_payload();
       auto [wec, w] = co_await http::async_write(stream, res, kNoThrow);

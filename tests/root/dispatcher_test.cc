@@ -3,6 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <map>
+#include <set>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -59,7 +63,7 @@ TEST_F(DispatcherTest, DeployAnswersWaitWhileTheQueueIsFull) {
   const std::string cid = Cluster(registry, server.url());
   GroupCommit commit(io, *store_);
   Dispatcher d(io, *store_, commit, registry, clock_,
-               {.max_connections_per_cluster = 2, .max_queued_per_cluster = 4});
+               {.max_connections_per_cluster = 2, .max_queued_per_cluster = 4, .max_batch = 1});
   for (int64_t n : Placed(cid, 10)) d.Send(sid_, n, cid);
   EXPECT_EQ(d.in_flight(), 10u);
 
@@ -125,6 +129,118 @@ TEST_F(DispatcherTest, PlacementReservesAtOnce) {
   EXPECT_TRUE(third.cluster_id.empty());
   EXPECT_EQ(third.status, "NoActiveClusterWithCapacity");
   EXPECT_FALSE(third.status_detail.empty());
+}
+
+// A cluster's batched deploy route: answers every instance of the body with `code_of(number)`.
+std::pair<unsigned, std::string> BatchAnswer(const std::string& body, const std::function<unsigned(int64_t)>& code_of,
+                                             int* instances_seen) {
+  json in = json::parse(body);
+  json results = json::array();
+  for (auto& job : in["jobs"]) {
+    EXPECT_EQ(job["service"].value("job_id", ""), job.value("job_id", "?"));
+    EXPECT_FALSE(job["service"].contains("instance_number"));
+    for (auto& n : job["instance_numbers"]) {
+      ++*instances_seen;
+      unsigned code = code_of(n.get<int64_t>());
+      json r{{"job_id", job["job_id"]}, {"instance_number", n}, {"code", code}};
+      if (code != 200) r["message"] = "no";
+      results.push_back(r);
+    }
+  }
+  return {200, json{{"results", results}}.dump()};
+}
+
+TEST_F(DispatcherTest, BatchedHandOverSendsManyInstancesPerRequest) {
+  asio::io_context io;
+  testing::CountingServer server(io, 0, std::chrono::milliseconds(20));
+  int seen = 0, single = 0;
+  std::map<int64_t, int> tries;
+  server.handler = [&](const std::string& target, const std::string& body) -> std::pair<unsigned, std::string> {
+    if (target != "/api/instances/deploy") {
+      ++single;
+      return {200, "{}"};
+    }
+    return BatchAnswer(body, [&](int64_t n) -> unsigned {
+      // Instance 3 is refused; instance 5 meets a busy cluster once, then goes through.
+      if (n == 3) return 400;
+      return n == 5 && tries[n]++ == 0 ? 503 : 200;
+    }, &seen);
+  };
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_,
+               {.first_backoff = std::chrono::milliseconds(10), .max_batch = 64, .batch_connections_per_cluster = 2});
+  auto numbers = Placed(cid, 200);
+  for (int64_t n : numbers) d.Send(sid_, n, cid);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(10)));
+  EXPECT_EQ(single, 0);
+  EXPECT_EQ(seen, 201);  // instance 5 twice
+  // 200 instances at most 64 per request, plus the retry of instance 5.
+  EXPECT_LE(server.requests, 6);
+  EXPECT_GE(server.requests, 4);
+  EXPECT_LE(server.max_concurrent, 2);
+  for (int64_t n : numbers) {
+    auto inst = store_->GetInstance(sid_, n);
+    ASSERT_TRUE(inst.ok());
+    if (n == 3) {
+      EXPECT_EQ(inst->status, "FAILED");
+      EXPECT_NE(inst->status_detail.find("refused the instance: no"), std::string::npos) << inst->status_detail;
+    } else {
+      EXPECT_EQ(inst->status, "CLUSTER_SCHEDULED") << n;
+    }
+  }
+}
+
+TEST_F(DispatcherTest, AClusterWithoutTheBatchedFormGetsOneRequestPerInstance) {
+  asio::io_context io;
+  testing::CountingServer server(io);
+  int batch_calls = 0;
+  std::set<std::string> singles;
+  server.handler = [&](const std::string& target, const std::string&) -> std::pair<unsigned, std::string> {
+    if (target == "/api/instances/deploy") {
+      ++batch_calls;
+      return {404, R"({"message":"no route"})"};
+    }
+    singles.insert(target);
+    return {200, "{}"};
+  };
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_, {});
+  auto numbers = Placed(cid, 20);
+  for (int64_t n : numbers) d.Send(sid_, n, cid);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(10)));
+  EXPECT_LE(batch_calls, 2);  // once per worker that tried it, then never again
+  EXPECT_EQ(singles.size(), 20u);
+  for (int64_t n : numbers) {
+    EXPECT_TRUE(singles.count("/api/service/" + sid_ + "/" + std::to_string(n))) << n;
+    EXPECT_EQ(store_->GetInstance(sid_, n)->status, "CLUSTER_SCHEDULED");
+  }
+  // Later instances go the single way at once.
+  for (int64_t n : Placed(cid, 3)) d.Send(sid_, n, cid);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(10)));
+  EXPECT_LE(batch_calls, 2);
+  EXPECT_EQ(singles.size(), 23u);
+}
+
+TEST_F(DispatcherTest, ABatchWithoutAnswersIsRetriedThenFails) {
+  asio::io_context io;
+  testing::CountingServer server(io);  // answers 200 with a body that is not the results
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_,
+               {.max_attempts = 3, .first_backoff = std::chrono::milliseconds(5)});
+  auto numbers = Placed(cid, 5);
+  for (int64_t n : numbers) d.Send(sid_, n, cid);
+  ASSERT_TRUE(testing::PumpUntil(io, [&] { return d.in_flight() == 0; }, std::chrono::seconds(10)));
+  for (int64_t n : numbers) {
+    auto inst = store_->GetInstance(sid_, n);
+    EXPECT_EQ(inst->status, "FAILED");
+    EXPECT_NE(inst->status_detail.find("gave no answer"), std::string::npos) << inst->status_detail;
+  }
 }
 
 }  // namespace

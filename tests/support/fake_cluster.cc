@@ -23,6 +23,35 @@ FakeCluster::FakeCluster(std::string root_url, std::string join_token, FakeClust
     inst.body = body;
     return HttpResponse::Json(200, {{"message", "accepted"}});
   });
+  router_.Add(http::verb::post, "/api/instances/deploy", [this](HttpRequest& req) {
+    {
+      std::lock_guard lock(mu_);
+      if (!cfg_.batched) return HttpResponse::Error(404, "no route");
+    }
+    if (!Authorized(req)) return HttpResponse::Error(401, "not the root");
+    ++batch_requests_;
+    auto body = json::parse(req.body(), nullptr, false);
+    std::lock_guard lock(mu_);
+    json results = json::array();
+    for (auto& job : body["jobs"]) {
+      const std::string id = job["job_id"];
+      for (auto& num : job["instance_numbers"]) {
+        int64_t n = num.get<int64_t>();
+        json r{{"job_id", id}, {"instance_number", n}, {"code", cfg_.deploy_answer}};
+        if (cfg_.deploy_answer / 100 == 2) {
+          auto& inst = instances_[{id, n}];
+          inst.job_id = id;
+          inst.number = n;
+          inst.body = job["service"];
+          inst.body["instance_number"] = n;
+        } else {
+          r["message"] = "fake refusal";
+        }
+        results.push_back(std::move(r));
+      }
+    }
+    return HttpResponse::Json(200, {{"results", std::move(results)}});
+  });
   router_.Add(http::verb::delete_, "/api/service/{}/{}", [this](HttpRequest& req) {
     if (!Authorized(req)) return HttpResponse::Error(401, "not the root");
     std::lock_guard lock(mu_);

@@ -27,7 +27,8 @@ struct FakeClusterConfig {
   int64_t memory_mb = 8192;
   std::vector<std::string> virtualization = {"container"};
   std::vector<std::string> addons;
-  unsigned deploy_answer = 200;  // what POST /api/service/... answers
+  unsigned deploy_answer = 200;  // what POST /api/service/... answers (per instance in a batch)
+  bool batched = true;           // serves POST /api/instances/deploy (else 404, as a cluster without it)
 };
 
 struct ReceivedInstance {
@@ -51,6 +52,7 @@ class FakeCluster {
   std::vector<std::pair<std::string, int64_t>> Undeploys();
   void SetStatus(const std::string& job_id, int64_t number, const std::string& status);
   size_t unauthorized_calls() const { return unauthorized_; }
+  size_t batch_requests() const { return batch_requests_; }  // POST /api/instances/deploy served
   void set_deploy_answer(unsigned code) {
     std::lock_guard lock(mu_);  // read by the server thread
     cfg_.deploy_answer = code;
@@ -75,6 +77,7 @@ class FakeCluster {
   std::map<std::pair<std::string, int64_t>, ReceivedInstance> instances_;
   std::vector<std::pair<std::string, int64_t>> undeploys_;
   std::atomic<size_t> unauthorized_{0};
+  std::atomic<size_t> batch_requests_{0};
 };
 
 }  // namespace oak::testing
