@@ -59,7 +59,7 @@ ClusterApi::ClusterApi(ClusterApiDeps deps) : d_(std::move(deps)) {}
 void ClusterApi::Register(Router& r) {
   r.AddAsync(http::verb::post, "/api/node/register", [this](HttpRequest& q) { return RegisterNode(q); });
   r.Add(http::verb::post, "/api/service/{}/{}", [this](HttpRequest& q) { return DeployInstance(q); });
-  r.Add(http::verb::post, "/api/instances/deploy", [this](HttpRequest& q) { return DeployInstances(q); });
+  r.AddAsync(http::verb::post, "/api/instances/deploy", [this](HttpRequest& q) { return DeployInstances(q); });
   r.Add(http::verb::delete_, "/api/service/{}/{}", [this](HttpRequest& q) { return UndeployInstance(q); });
   r.AddAsync(http::verb::get, "/api/service/{}/{}/logs", [this](HttpRequest& q) { return InstanceLogs(q); });
   r.Add(http::verb::get, "/api/nodes", [this](HttpRequest& q) { return ListNodes(q); });
@@ -154,12 +154,31 @@ HttpResponse ClusterApi::DeployInstance(HttpRequest& req) {
   return HttpResponse::Json(200, {{"message", "accepted"}, {"job_id", req.params[0]}, {"instance_number", *n}});
 }
 
-HttpResponse ClusterApi::DeployInstances(HttpRequest& req) {
-  if (!FromRoot(req)) return HttpResponse::Error(401, "only the root may deploy here (Authorization: Bearer <cluster secret>)");
-  json body = json::parse(req.body(), nullptr, false);
-  if (body.is_discarded() || !body.is_object()) return HttpResponse::Error(400, "body: not a JSON object");
-  auto jobs_it = body.find("jobs");
-  if (jobs_it == body.end() || !jobs_it->is_array()) return HttpResponse::Error(400, "jobs: required array");
+asio::awaitable<HttpResponse> ClusterApi::DeployInstances(HttpRequest& req) {
+  auto parsed = ParseDeployBatch(req);
+  if (!parsed.ok()) co_return HttpResponse::FromStatus(parsed.status());
+  // Admission: while the oldest deploy sent to a node has waited longer than kAdmitAgeMs for the
+  // node's first event, the nodes (or this loop, reading their events) are behind; new instances
+  // wait a little before they add to the backlog, and the root's queue holds them meanwhile. The
+  // wait stays well below the root's request timeout.
+  constexpr int64_t kAdmitAgeMs = 1'000;
+  constexpr auto kMaxAdmitWait = std::chrono::milliseconds(2'000);
+  const auto give_up = std::chrono::steady_clock::now() + kMaxAdmitWait;
+  asio::steady_timer t(d_.io);
+  while (d_.manager.AwaitingNodeAgeMs() > kAdmitAgeMs && std::chrono::steady_clock::now() < give_up) {
+    t.expires_after(std::chrono::milliseconds(20));
+    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  co_return DeployParsed(parsed->first, parsed->second);
+}
+
+Result<std::pair<std::shared_ptr<json>, std::vector<Manager::DeployJob>>> ClusterApi::ParseDeployBatch(
+    const HttpRequest& req) const {
+  if (!FromRoot(req)) return Status::Unauthorized("only the root may deploy here (Authorization: Bearer <cluster secret>)");
+  auto body = std::make_shared<json>(json::parse(req.body(), nullptr, false));
+  if (body->is_discarded() || !body->is_object()) return Status::Invalid("body: not a JSON object");
+  auto jobs_it = body->find("jobs");
+  if (jobs_it == body->end() || !jobs_it->is_array()) return Status::Invalid("jobs: required array");
   // The whole body is checked before anything is deployed; a document the manager refuses fails
   // only its own instances.
   std::vector<Manager::DeployJob> jobs;
@@ -167,22 +186,26 @@ HttpResponse ClusterApi::DeployInstances(HttpRequest& req) {
   for (size_t j = 0; j < jobs_it->size(); ++j) {
     const json& e = (*jobs_it)[j];
     const std::string at = "jobs[" + std::to_string(j) + "]";
-    if (!e.is_object()) return HttpResponse::Error(400, at + ": must be an object");
+    if (!e.is_object()) return Status::Invalid(at + ": must be an object");
     auto id = e.find("job_id");
-    if (id == e.end() || !id->is_string()) return HttpResponse::Error(400, at + ".job_id: required string");
+    if (id == e.end() || !id->is_string()) return Status::Invalid(at + ".job_id: required string");
     auto svc = e.find("service");
-    if (svc == e.end() || !svc->is_object()) return HttpResponse::Error(400, at + ".service: required object");
+    if (svc == e.end() || !svc->is_object()) return Status::Invalid(at + ".service: required object");
     auto nums = e.find("instance_numbers");
-    if (nums == e.end() || !nums->is_array()) return HttpResponse::Error(400, at + ".instance_numbers: required array");
+    if (nums == e.end() || !nums->is_array()) return Status::Invalid(at + ".instance_numbers: required array");
     Manager::DeployJob job{id->get<std::string>(), &*svc, {}};
     job.numbers.reserve(nums->size());
     for (const json& n : *nums) {
       if (!n.is_number_integer() || n.get<int64_t>() < 0)
-        return HttpResponse::Error(400, at + ".instance_numbers: expected non-negative integers");
+        return Status::Invalid(at + ".instance_numbers: expected non-negative integers");
       job.numbers.push_back(n.get<int64_t>());
     }
     jobs.push_back(std::move(job));
   }
+  return std::make_pair(std::move(body), std::move(jobs));
+}
+
+HttpResponse ClusterApi::DeployParsed(const std::shared_ptr<json>&, const std::vector<Manager::DeployJob>& jobs) {
   auto statuses = d_.manager.DeployBatch(jobs);
   json results = json::array();
   for (size_t j = 0; j < jobs.size(); ++j) {

@@ -43,7 +43,11 @@ class ClusterApi {
   boost::asio::awaitable<HttpResponse> RegisterNode(HttpRequest& req);
   HttpResponse DeployInstance(HttpRequest& req);
   // Batched hand-over: {"jobs": [{"job_id", "service": <document>, "instance_numbers": [...]}]}.
-  HttpResponse DeployInstances(HttpRequest& req);
+  boost::asio::awaitable<HttpResponse> DeployInstances(HttpRequest& req);
+  // The whole body checked; the jobs point into the returned document.
+  Result<std::pair<std::shared_ptr<nlohmann::json>, std::vector<Manager::DeployJob>>> ParseDeployBatch(
+      const HttpRequest& req) const;
+  HttpResponse DeployParsed(const std::shared_ptr<nlohmann::json>& body, const std::vector<Manager::DeployJob>& jobs);
   HttpResponse UndeployInstance(HttpRequest& req);
   boost::asio::awaitable<HttpResponse> InstanceLogs(HttpRequest& req);
   HttpResponse ListNodes(HttpRequest& req);

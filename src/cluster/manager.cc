@@ -1,5 +1,7 @@
 #include "cluster/manager.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "cluster/node_protocol.h"
@@ -127,7 +129,10 @@ void Manager::DeployOne(const std::string& job_id, int64_t number, const Service
   }
   auto [it, fresh] = instances_.try_emplace(key);
   Instance& inst = it->second;
-  if (!fresh) Release(inst);
+  if (!fresh) {
+    Release(inst);
+    awaiting_.erase({inst.updated_ms, key});
+  }
   ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
   inst = Instance{};
   inst.job_id = job_id;
@@ -236,6 +241,7 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
     Release(inst);
     held_.erase(it->first);
     ForgetRestarts(it->first);  // an undeploy during the back-off cancels the restart
+    awaiting_.erase({inst.updated_ms, it->first});
     instances_.erase(it);
   }
   bool any_left = false;
@@ -257,9 +263,11 @@ void Manager::SetStatus(Instance& inst, std::string_view status, std::string det
              "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
   if (inst.status == status && inst.detail == detail) return;
   if (status == st::kRunning && inst.status != st::kRunning) inst.running_since_ms = clock_.NowMs();
+  if (inst.status == st::kNodeScheduled) awaiting_.erase({inst.updated_ms, {inst.job_id, inst.number}});
   inst.status = std::string(status);
   inst.detail = std::move(detail);
   inst.updated_ms = clock_.NowMs();
+  if (inst.status == st::kNodeScheduled) awaiting_.insert({inst.updated_ms, {inst.job_id, inst.number}});
   if (!OccupiesNode(inst.status)) Release(inst);
   Persist(inst);
   if (on_change_) on_change_({inst.job_id, inst.number});
@@ -343,7 +351,16 @@ void Manager::NodeLost(NodeState& node, const std::string& reason) {
     spdlog::warn("msg=\"rescheduled instances of a lost node\" node={} count={}", node.rec.id, lost.size());
 }
 
+int64_t Manager::AwaitingNodeAgeMs() const {
+  return awaiting_.empty() ? 0 : std::max<int64_t>(0, clock_.NowMs() - awaiting_.begin()->first);
+}
+
 void Manager::Tick() {
+  // A deploy a node never answered (its event was lost; the node's reports settle it) is no sign
+  // of load after this long: it no longer slows the intake.
+  constexpr int64_t kAwaitForgetMs = 10'000;
+  while (!awaiting_.empty() && clock_.NowMs() - awaiting_.begin()->first > kAwaitForgetMs)
+    awaiting_.erase(awaiting_.begin());
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
   if (!held_.empty()) RetryHeld();
   if (!restarting_.empty() || !crashed_.empty()) RunRestarts();

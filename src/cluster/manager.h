@@ -103,6 +103,11 @@ class Manager {
   // Called after an instance's status, node or address changed.
   void OnChange(std::function<void(const InstanceKey&)> fn) { on_change_ = std::move(fn); }
 
+  // How long the oldest deploy sent to a node in this run has waited for the node's first event
+  // (0: none waits). The cluster's intake slows down while this grows (ClusterApi), so that a burst
+  // cannot queue more work at the nodes than they and this loop keep up with.
+  int64_t AwaitingNodeAgeMs() const;
+
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
@@ -172,6 +177,7 @@ class Manager {
   bool flush_failed_ = false;                      // the last flush failed: the next change posts one
   std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
   std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
+  std::set<std::pair<int64_t, InstanceKey>> awaiting_;  // NODE_SCHEDULED since (updated_ms), this run
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;
 };

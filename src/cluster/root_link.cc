@@ -53,22 +53,28 @@ void RootLink::Stop() {
   stopped_ = true;
   wake_.cancel();
   push_timer_.cancel();
+  // Each woken waiter finds stopped_ and releases in turn.
   for (auto& w : send_waiters_) w->cancel();
   send_waiters_.clear();
 }
 
 asio::awaitable<void> RootLink::AcquireSend() {
-  while (sending_ && !stopped_) {
-    auto t = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
-    send_waiters_.push_back(t);
-    co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+  if (!sending_) {
+    sending_ = true;
+    co_return;
   }
-  sending_ = true;
+  // Handed over by ReleaseSend in arrival order (sending_ stays set), so that a push loop with
+  // changes to send all the time cannot keep the heartbeat waiting.
+  auto t = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  send_waiters_.push_back(t);
+  co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
 void RootLink::ReleaseSend() {
-  sending_ = false;
-  if (send_waiters_.empty()) return;
+  if (send_waiters_.empty()) {
+    sending_ = false;
+    return;
+  }
   send_waiters_.front()->cancel();
   send_waiters_.pop_front();
 }
