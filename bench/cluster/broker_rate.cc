@@ -51,12 +51,14 @@ bool RunUntil(asio::io_context& io, const std::function<bool()>& cond, std::chro
 
 int main(int argc, char** argv) {
   CLI::App app{"Round-trip message rate of the cluster's broker"};
-  int messages = 200'000, size = 200, qos = 1;
+  int messages = 200'000, size = 200, qos = 1, inflight = 10'000, broker_inflight = 10'000;
   std::string dir = "/tmp/oak-bench-broker-" + std::to_string(::getpid());
   app.add_option("--messages", messages);
   app.add_option("--size", size, "Payload bytes (a node report is about 200)");
   app.add_option("--qos", qos, "0 or 1 (Oak uses 1)");
   app.add_option("--dir", dir, "Scratch directory for the broker's files");
+  app.add_option("--inflight", inflight, "QoS 1 messages each client may have unacknowledged");
+  app.add_option("--broker-inflight", broker_inflight, "The broker's max_inflight_messages");
   CLI11_PARSE(app, argc, argv);
 
   asio::io_context io;
@@ -65,6 +67,7 @@ int main(int argc, char** argv) {
   bo.data_dir = dir;
   bo.port = FreePort();
   bo.admin_password = "bench-admin";
+  bo.max_inflight = broker_inflight;
   oak::cluster::Broker broker(io, bo);
   if (auto s = broker.Start(); !s.ok()) {
     std::fprintf(stderr, "broker: %s\n", s.message().c_str());
@@ -74,7 +77,7 @@ int main(int argc, char** argv) {
   mo.port = bo.port;
   mo.username = bo.admin_user;
   mo.password = bo.admin_password;
-  mo.max_inflight = 10'000;
+  mo.max_inflight = inflight;
   int received = 0, connected = 0;
   oak::MqttClient sub(io.get_executor()), pub(io.get_executor());
   sub.OnMessage([&](const std::string&, const std::string&) { ++received; });
@@ -98,7 +101,7 @@ int main(int argc, char** argv) {
   broker.Stop();
   std::filesystem::remove_all(dir);
   nlohmann::json out{{"messages", messages}, {"received", received}, {"payload_bytes", size}, {"seconds", secs},
-                     {"qos", qos}, {"round_trip_msgs_per_s", received / secs}, {"complete", all}};
+                     {"qos", qos}, {"inflight", inflight}, {"round_trip_msgs_per_s", received / secs}, {"complete", all}};
   std::printf("%s\n", out.dump().c_str());
   return all ? 0 : 1;
 }

@@ -149,7 +149,10 @@ int RunCluster(const ClusterOptions& o) {
     mqtt_advertise_port = t->port;
   }
   mopts.client_id = "oak-cluster-" + RandomHex(4);
-  mopts.max_inflight = 10000;
+  // libmosquitto walks its list of unacknowledged messages at every PUBACK, so a window of
+  // 10,000 made each acknowledgement cost thousands of steps once a burst filled it (the
+  // client's network thread then used most of a core); 256 keeps loopback round trips busy.
+  mopts.max_inflight = 256;
   MqttClient mqtt(io.get_executor());
 
   NodeRegistry nodes(**store, clock, o.node_timeout_s * 1000);
@@ -164,7 +167,13 @@ int RunCluster(const ClusterOptions& o) {
   Manager manager(**store, nodes, bus, clock,
                   ManagerOptions{.policy = *policy,
                                  .placement_grace_ms = (o.node_timeout_s + 2) * 1000,
-                                 .defer = [&io](std::function<void()> fn) { asio::post(io, std::move(fn)); }});
+                                 // Instance rows changed by node events wait up to 20 ms, so
+                                 // that a burst writes them in few transactions (deploys are
+                                 // written before their answer regardless).
+                                 .defer = [&io](std::function<void()> fn) {
+                                   auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(20));
+                                   t->async_wait([t, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
+                                 }});
   if (Status s = manager.Load(); !s.ok()) return fail(s);
 
   LogRequests logs(io.get_executor(), bus, std::chrono::milliseconds(o.logs_timeout_ms));

@@ -57,9 +57,9 @@ struct ManagerOptions {
   // After a (re)start, instances that find no active node are held until a node reports or this
   // much time has passed, instead of failing while nodes reconnect.
   int64_t placement_grace_ms = 10'000;
-  // Runs a function later on the same thread (the event loop's post). When set, instance rows
-  // changed during one loop turn are written in one transaction at its end; unset (tests), each
-  // change is written at once.
+  // Runs a function later on the same thread (the cluster: 20 ms later, on the event loop). When
+  // set, instance rows changed meanwhile are written in one transaction then; unset (tests), each
+  // change is written at once. Deploys are written before DeployBatch returns either way.
   std::function<void(std::function<void()>)> defer;
   // Restart policy: an instance that ends DEAD is deployed again after restart_backoff_ms, doubling
   // per consecutive crash up to restart_backoff_max_ms. restart_reset_ms RUNNING forgets the crashes.

@@ -94,8 +94,13 @@ class SqliteStore final : public Store {
     Tx tx(*db_);
     OAK_RETURN_IF_ERROR(tx.status());
     for (const auto& r : rows) {
-      PREPARE(s, "INSERT OR REPLACE INTO instances(job_id, number, node_id, status, status_detail, publicip, "
-                 "updated_ms, restarts, last_exit, restart_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      // An upsert, not INSERT OR REPLACE: an existing row is updated in place, without the delete,
+      // the second insert and its foreign-key lookup of the service.
+      PREPARE(s, "INSERT INTO instances(job_id, number, node_id, status, status_detail, publicip, "
+                 "updated_ms, restarts, last_exit, restart_at_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                 "ON CONFLICT(job_id, number) DO UPDATE SET node_id=excluded.node_id, status=excluded.status, "
+                 "status_detail=excluded.status_detail, publicip=excluded.publicip, updated_ms=excluded.updated_ms, "
+                 "restarts=excluded.restarts, last_exit=excluded.last_exit, restart_at_ms=excluded.restart_at_ms");
       OAK_RETURN_IF_ERROR(s.Bind(1, r.job_id).Bind(2, r.number).Bind(3, r.node_id).Bind(4, r.status)
                               .Bind(5, r.status_detail).Bind(6, r.publicip).Bind(7, r.updated_ms)
                               .Bind(8, r.restarts).Bind(9, r.last_exit).Bind(10, r.restart_at_ms).Run());
