@@ -255,6 +255,16 @@ def main():
             f"(goal >= 5,000); latency p50 {d.get('latency_p50_s', 0) * 1000:.0f} ms, "
             f"p99 {d.get('latency_p99_s', 0) * 1000:.0f} ms; statuses {d.get('final_statuses')}")
 
+        if a.profile:
+            # With every instance running: what the periodic node reports and heartbeats cost.
+            before, t_s = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
+            time.sleep(10)
+            wall = time.monotonic() - t_s
+            steady = {g: (sum(cpu_seconds(p) for p in pids) - before[g]) / wall for g, pids in groups.items()}
+            result["steady_cpu_per_s"] = steady
+            log(f"CPU with the instances running, nothing deployed (cores busy, load "
+                f"{open('/proc/loadavg').read().split()[0]}): " + ", ".join(f"{g} {v:.2f}" for g, v in steady.items()))
+
         peaks = {}
         for c in children:
             if c.running():

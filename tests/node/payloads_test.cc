@@ -175,6 +175,47 @@ TEST(MessagesTest, ShapesOfDocsMqttMd) {
   EXPECT_NO_THROW(JobMessage(bad, ""));
 }
 
+// The messages are written as text directly; they must be what dumping the document gives.
+TEST(MessagesTest, TextIsWhatDumpingTheDocumentGives) {
+  auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+  std::vector<InstanceStatus> list{{{"app.ns.svc.ns", 0}, "RUNNING", ""},
+                                   {{"a.b.c.d", 12}, "FAILED", "quote \" back\\slash \n tab\t \xff \u00e9"}};
+  for (const auto& s : list) {
+    EXPECT_EQ(JobMessage(s, "10.0.0.1"), dump(json{{"sname", s.key.job_name}, {"instance", s.key.instance},
+                                                   {"status", s.status}, {"status_detail", s.detail},
+                                                   {"publicip", "10.0.0.1"}}));
+  }
+  NodeUsage u{12.345678901, 40, 4692, 40960, 4, false, 0, 0};
+  for (bool gpu : {false, true}) {
+    u.has_gpu = gpu;
+    u.gpu_percent = 3.25;
+    u.gpu_memory_free_mb = 2048;
+    json instances = json::array();
+    for (const auto& i : list) instances.push_back({{"sname", i.key.job_name}, {"instance", i.key.instance}, {"status", i.status}});
+    json j{{"cpu_percent", u.cpu_percent}, {"memory_percent", u.memory_percent}, {"memory", u.memory_free_mb},
+           {"disk", u.disk_free_mb},       {"vcpus", u.vcpus},                   {"instances", instances}};
+    if (gpu) {
+      j["gpu_percent"] = u.gpu_percent;
+      j["gpu_memory_free"] = u.gpu_memory_free_mb;
+    }
+    EXPECT_EQ(InformationMessage(u, list), dump(j));
+    EXPECT_EQ(InformationMessage(u, {}), dump([&] {
+                json e = j;
+                e["instances"] = json::array();
+                return e;
+              }()));
+  }
+  std::vector<InstanceUsage> usage{{{"app.ns.svc.ns", 0}, "container", 1.5, 12, 0.4, 0},
+                                   {{"x.y.z.w", 7}, "unikernel", 0.000123, 1e6 / 3, 99.999, 1024}};
+  json services = json::array();
+  for (const auto& x : usage)
+    services.push_back({{"job_name", x.key.job_name}, {"instance", x.key.instance}, {"cpu_percent", x.cpu_percent},
+                        {"memory_percent", x.memory_percent}, {"memory", x.memory_mb}, {"disk", x.disk_mb},
+                        {"virtualization", x.virtualization}});
+  EXPECT_EQ(ResourcesMessage(usage), dump(json{{"services", services}}));
+  EXPECT_EQ(ResourcesMessage({}), dump(json{{"services", json::array()}}));
+}
+
 TEST(LogsPayloadsTest, RequestIsCheckedFieldByField) {
   auto r = ParseLogsRequest(R"({"request_id":"r1","job_name":"a.b.c.d","instance_number":3,"max_bytes":100})");
   ASSERT_TRUE(r.ok()) << r.status().message();
