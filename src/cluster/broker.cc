@@ -248,6 +248,8 @@ void Broker::Supervise() {
     if (s.ok()) s = Spawn();
     if (s.ok()) {
       ++restarts_;
+      spdlog::info("msg=\"mqtt broker up\" pid={} listen={}:{} restarts={}", pid_, opts_.listen_host, opts_.port,
+                   restarts_);
     } else {
       spdlog::error("msg=\"mqtt broker restart failed\" error=\"{}\"", s.ToString());
       restart_at_ = now + backoff_;

@@ -195,10 +195,13 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
 }
 
 void Manager::SetStatus(Instance& inst, std::string_view status, std::string detail) {
-  // A crash loop stays visible while the instance runs again.
-  if (inst.restarts > 0 && OccupiesNode(status))
-    detail = "restarted " + std::to_string(inst.restarts) + (inst.restarts == 1 ? " time" : " times") +
-             "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
+  // A crash loop, and a move off a lost node, stay visible while the instance runs again.
+  if (OccupiesNode(status)) {
+    if (!inst.moved_from.empty()) detail = inst.moved_from + (detail.empty() ? "" : "; " + detail);
+    if (inst.restarts > 0)
+      detail = "restarted " + std::to_string(inst.restarts) + (inst.restarts == 1 ? " time" : " times") +
+               "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
+  }
   if (inst.status == status && inst.detail == detail) return;
   if (status == st::kRunning && inst.status != st::kRunning) inst.running_since_ms = clock_.NowMs();
   inst.status = std::string(status);
@@ -272,6 +275,7 @@ void Manager::NodeLost(NodeState& node, const std::string& reason) {
     std::string why = "node " + node.rec.name + " lost: " + reason;
     SetStatus(*inst, st::kFailed, why);
     inst->node_id.clear();
+    inst->moved_from = "moved from node " + node.rec.name + " (" + reason + ")";
     Place(*inst, why);
   }
   if (!lost.empty())

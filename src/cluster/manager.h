@@ -50,6 +50,9 @@ struct Instance {
   std::string last_exit{};     // the runtime's reason for the last crash
   int64_t restart_at_ms = 0;   // a restart is due at this time; 0 = none pending
   int64_t running_since_ms = 0;  // in memory: when it last became RUNNING
+  // Why it runs where it runs, when that is not where it was first placed ("moved from node w1:
+  // connection lost"); kept in status_detail while it occupies a node. In memory only.
+  std::string moved_from{};
 };
 
 struct ManagerOptions {

@@ -58,6 +58,7 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
         inst->node_id = node.rec.id;
         inst->publicip = node.desc.ip;
         held_.erase({inst->job_id, inst->number});
+        inst->moved_from.clear();  // back where it was
         SetStatus(*inst, ri.status, "");
       }
     }

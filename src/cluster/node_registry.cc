@@ -126,8 +126,18 @@ bool NodeRegistry::MarkInactive(NodeState& n, const std::string& reason) {
   return true;
 }
 
+void NodeRegistry::SetBrokerConnected(bool up) {
+  if (up && !broker_up_) {
+    const int64_t now = clock_.NowMs();
+    for (NodeState* n : order_)
+      if (n->active) n->last_report_ms = std::max(n->last_report_ms, now);
+  }
+  broker_up_ = up;
+}
+
 std::vector<NodeState*> NodeRegistry::CheckLiveness() {
   std::vector<NodeState*> out;
+  if (!broker_up_) return out;
   int64_t now = clock_.NowMs();
   for (NodeState* n : order_) {
     if (n->active && now - n->last_report_ms > timeout_ms_) {

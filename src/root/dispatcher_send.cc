@@ -147,7 +147,7 @@ asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
       co_return;
     }
   }
-  const std::string why = "could not hand the instance to its cluster: " + error;
+  const std::string why = std::string(kHandOverFailedPrefix) + error;
   co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
   if (!alive.expired()) Done(d.service_id, d.number);
 }
