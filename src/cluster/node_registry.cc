@@ -127,8 +127,11 @@ bool NodeRegistry::MarkInactive(NodeState& n, const std::string& reason) {
 }
 
 void NodeRegistry::SetBrokerConnected(bool up) {
+  constexpr int64_t kNodeReconnectMaxMs = 10'000;
+  const int64_t now = clock_.NowMs();
+  if (!up && broker_up_) broker_down_since_ms_ = now;
   if (up && !broker_up_) {
-    const int64_t now = clock_.NowMs();
+    excused_until_ms_ = now + std::min(now - broker_down_since_ms_, kNodeReconnectMaxMs);
     for (NodeState* n : order_)
       if (n->active) n->last_report_ms = std::max(n->last_report_ms, now);
   }
@@ -137,8 +140,8 @@ void NodeRegistry::SetBrokerConnected(bool up) {
 
 std::vector<NodeState*> NodeRegistry::CheckLiveness() {
   std::vector<NodeState*> out;
-  if (!broker_up_) return out;
   int64_t now = clock_.NowMs();
+  if (!broker_up_ || now < excused_until_ms_) return out;
   for (NodeState* n : order_) {
     if (n->active && now - n->last_report_ms > timeout_ms_) {
       MarkInactive(*n, "no report for " + std::to_string((now - n->last_report_ms) / 1000) + " s");

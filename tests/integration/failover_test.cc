@@ -51,6 +51,21 @@ std::map<std::string, int> ReportedLive(const ClusterProcess& c) {
   return out;
 }
 
+// Of two nodes, the one to break (it runs at least one of the service's instances, by the root's
+// view) and the one left. The scheduler balances on measured free memory, so either may be busy.
+struct Victim {
+  std::string name, id, survivor, survivor_id;
+};
+Victim PickVictim(Hierarchy& h, ClusterProcess& c, const std::string& sid) {
+  const std::string id1 = h.NodeId(c, "w1"), id2 = h.NodeId(c, "w2");
+  for (auto& [n, i] : Instances(h.admin(), sid)) {
+    std::string w = i.value("worker_id", "");
+    if (w == id1) return {"w1", id1, "w2", id2};
+    if (w == id2) return {"w2", id2, "w1", id1};
+  }
+  return {};
+}
+
 int Sum(const std::map<std::string, int>& m) {
   int n = 0;
   for (auto& [k, v] : m) n += v;
@@ -60,36 +75,36 @@ int Sum(const std::map<std::string, int>& m) {
 TEST(Failover, AKilledWorkersInstancesRunAgainOnAnotherNode) {
   Hierarchy h("fo-kill");
   auto& c = h.AddCluster("kc");
-  auto& w1 = h.AddNode(c, "w1");
-  h.AddNode(c, "w2");
+  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
   ASSERT_FALSE(h.WaitClusterReady("kc", 2).empty()) << h.Dump();
-  const std::string w1_id = h.NodeId(c, "w1"), w2_id = h.NodeId(c, "w2");
   auto sids = CreateServices(h.admin(), "kill", json::array({SmallService("web")}));
   ASSERT_EQ(sids.size(), 1u);
   for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
   ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [](const json&) { return true; }); },
                       std::chrono::seconds(15)))
       << h.Dump();
-  std::set<int64_t> on_w1;
+  const Victim v = PickVictim(h, c, sids[0]);
+  ASSERT_FALSE(v.id.empty());
+  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
+  std::set<int64_t> on_victim;
   for (auto& [n, i] : Instances(h.admin(), sids[0]))
-    if (i.value("worker_id", "") == w1_id) on_w1.insert(n);
-  ASSERT_FALSE(on_w1.empty()) << "spread should have used w1";
+    if (i.value("worker_id", "") == victim_id) on_victim.insert(n);
 
-  w1.Kill9();  // the broker publishes its last will at once
+  proc[victim]->Kill9();  // the broker publishes its last will at once
   ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == w2_id;
+                          return i.value("worker_id", "") == survivor_id;
                         }); },
                       std::chrono::seconds(10)))
       << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
   for (auto& [n, i] : Instances(h.admin(), sids[0])) {
-    if (!on_w1.count(n)) continue;
-    EXPECT_NE(i.value("status_detail", "").find("moved from node w1 (connection lost)"), std::string::npos)
+    if (!on_victim.count(n)) continue;
+    EXPECT_NE(i.value("status_detail", "").find("moved from node " + victim + " (connection lost)"), std::string::npos)
         << i.dump();
   }
-  EXPECT_TRUE(WaitFor([&] { return ReportedLive(c)["w2"] == 4; })) << c.Nodes().dump();
+  EXPECT_TRUE(WaitFor([&] { return ReportedLive(c)[survivor] == 4; })) << c.Nodes().dump();
   json nodes = c.Nodes();
   for (auto& n : nodes)
-    if (n.value("node_name", "") == "w1") {
+    if (n.value("node_name", "") == victim) {
       EXPECT_FALSE(n.value("active", true)) << n.dump();
     }
 }
@@ -97,36 +112,35 @@ TEST(Failover, AKilledWorkersInstancesRunAgainOnAnotherNode) {
 TEST(Failover, AFrozenWorkerIsReplacedAndItsCopiesGoWhenItThaws) {
   Hierarchy h("fo-freeze");
   auto& c = h.AddCluster("fc");
-  auto& w1 = h.AddNode(c, "w1");
-  h.AddNode(c, "w2");
+  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
   ASSERT_FALSE(h.WaitClusterReady("fc", 2).empty()) << h.Dump();
-  const std::string w2_id = h.NodeId(c, "w2");
   auto sids = CreateServices(h.admin(), "freeze", json::array({SmallService("web")}));
   for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
-  ASSERT_TRUE(WaitFor([&] { return ReportedLive(c)["w1"] > 0 && Sum(ReportedLive(c)) == 4; },
-                      std::chrono::seconds(15)))
-      << c.Nodes().dump() << h.Dump();
+  ASSERT_TRUE(WaitFor([&] { return Sum(ReportedLive(c)) == 4; }, std::chrono::seconds(15))) << c.Nodes().dump() << h.Dump();
+  const Victim v = PickVictim(h, c, sids[0]);
+  ASSERT_FALSE(v.id.empty());
+  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
 
-  w1.Signal(SIGSTOP);  // no will: only its silence tells (the harness runs clusters with --node-timeout 3)
+  proc[victim]->Signal(SIGSTOP);  // no will: only its silence tells (the harness runs clusters with --node-timeout 3)
   ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == w2_id;
+                          return i.value("worker_id", "") == survivor_id;
                         }); },
                       std::chrono::seconds(15)))
       << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
+  int moved = 0;
   for (auto& [n, i] : Instances(h.admin(), sids[0]))
-    if (i.value("status_detail", "").find("moved from node w1") != std::string::npos) {
-      EXPECT_NE(i.value("status_detail", "").find("no report for"), std::string::npos) << i.dump();
-    }
+    if (i.value("status_detail", "").find("moved from node " + victim) != std::string::npos) ++moved;
+  EXPECT_GT(moved, 0);
 
-  // Thawed, w1 still runs its old copies: the cluster has it remove every one, so that each
+  // Thawed, the node still runs its old copies: the cluster has it remove every one, so that each
   // instance runs once.
-  w1.Signal(SIGCONT);
+  proc[victim]->Signal(SIGCONT);
   ASSERT_TRUE(WaitFor([&] {
     auto live = ReportedLive(c);
-    return live["w1"] == 0 && live["w2"] == 4;
+    return live[victim] == 0 && live[survivor] == 4;
   }, std::chrono::seconds(15)))
       << c.Nodes().dump() << "\n" << h.Dump();
-  EXPECT_TRUE(AllRunning(h.admin(), sids[0], 4, [&](const json& i) { return i.value("worker_id", "") == w2_id; }));
+  EXPECT_TRUE(AllRunning(h.admin(), sids[0], 4, [&](const json& i) { return i.value("worker_id", "") == survivor_id; }));
 }
 
 TEST(Failover, ALostClustersInstancesMoveAndTheReturningClusterDropsItsCopies) {
@@ -209,30 +223,30 @@ TEST(Failover, InstancesNoOtherClusterCanTakeWaitForTheirClusterAndReturnWithIt)
 TEST(Failover, WhileTheRootIsDownClustersHealAndTheRootCatchesUpOnReturn) {
   Hierarchy h("fo-rootdown");
   auto& c = h.AddCluster("rd");
-  auto& w1 = h.AddNode(c, "w1");
-  h.AddNode(c, "w2");
+  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
   ASSERT_FALSE(h.WaitClusterReady("rd", 2).empty()) << h.Dump();
-  const std::string w1_id = h.NodeId(c, "w1"), w2_id = h.NodeId(c, "w2");
   auto sids = CreateServices(h.admin(), "rootdown", json::array({SmallService("web")}));
   for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
   ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [](const json&) { return true; }); },
                       std::chrono::seconds(15)))
       << h.Dump();
-  ASSERT_TRUE(WaitFor([&] { return ReportedLive(c)["w1"] > 0 && Sum(ReportedLive(c)) == 4; })) << c.Nodes().dump();
+  const Victim v = PickVictim(h, c, sids[0]);
+  ASSERT_FALSE(v.id.empty());
+  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
 
   h.root().Kill9();
   // A client gets a clear failure, not a hang.
   auto down = h.admin().Get("/api/service/" + sids[0]);
   EXPECT_EQ(down.status, 0u);
   EXPECT_FALSE(down.error.empty());
-  // The cluster heals on its own: w1's instances move to w2.
-  w1.Kill9();
-  ASSERT_TRUE(WaitFor([&] { return ReportedLive(c)["w2"] == 4; }, std::chrono::seconds(10))) << c.Nodes().dump();
+  // The cluster heals on its own: the victim's instances move to the survivor.
+  proc[victim]->Kill9();
+  ASSERT_TRUE(WaitFor([&] { return ReportedLive(c)[survivor] == 4; }, std::chrono::seconds(10))) << c.Nodes().dump();
 
   h.root().Restart();
   // The root's view matches within about one heartbeat (1 s here) of the cluster reaching it.
   EXPECT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == w2_id;
+                          return i.value("worker_id", "") == survivor_id;
                         }); },
                       std::chrono::seconds(8)))
       << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
@@ -310,12 +324,43 @@ TEST(Failover, ABrokerCrashLosesAndMovesNothing) {
   std::map<int64_t, std::string> where;
   for (auto& [n, i] : Instances(h.admin(), sids[0])) where[n] = i.value("worker_id", "");
 
-  const pid_t broker = c.BrokerPid();
+  // The broker crashes, and crashes again each time it is restarted, for longer than the nodes'
+  // timeout (3 s): their silence is the broker's fault, not theirs, and must not move anything.
+  pid_t broker = c.BrokerPid();
   ASSERT_GT(broker, 0) << c.Log();
-  ASSERT_EQ(::kill(broker, SIGKILL), 0);
-  // The cluster starts a new mosquitto; both nodes log in again with their credentials.
-  ASSERT_TRUE(WaitFor([&] { return c.BrokerPid() > 0 && c.BrokerPid() != broker; }, std::chrono::seconds(15)))
-      << c.Log();
+  // What the user sees meanwhile: every instance stays RUNNING (sampled at the root).
+  std::atomic<bool> sampling{true};
+  std::mutex seen_mu;
+  std::set<std::string> seen;  // statuses other than RUNNING
+  std::thread sampler([&] {
+    while (sampling) {
+      for (auto& [n, i] : Instances(h.admin(), sids[0]))
+        if (i.value("status", "") != "RUNNING") {
+          std::lock_guard lock(seen_mu);
+          seen.insert(i.value("status", "") + ": " + i.value("status_detail", ""));
+        }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  struct StopSampler {
+    std::atomic<bool>& on;
+    std::thread& th;
+    ~StopSampler() {
+      on = false;
+      th.join();
+    }
+  } stop_sampler{sampling, sampler};
+  const auto crash_until = Clock::now() + std::chrono::seconds(4);
+  int kills = 0;
+  while (Clock::now() < crash_until) {
+    ASSERT_EQ(::kill(broker, SIGKILL), 0);
+    ++kills;
+    const pid_t old = broker;
+    ASSERT_TRUE(WaitFor([&] { return (broker = c.BrokerPid()) > 0 && broker != old; }, std::chrono::seconds(15)))
+        << c.Log();
+  }
+  ASSERT_GE(kills, 3);
+  // The cluster starts a last mosquitto; both nodes log in again with their credentials.
   auto connects = [&] {
     const std::string log = c.Log();
     size_t n = 0;
@@ -324,7 +369,8 @@ TEST(Failover, ABrokerCrashLosesAndMovesNothing) {
       ++n;
     return n;
   };
-  ASSERT_TRUE(WaitFor([&] { return connects() >= 2; }, std::chrono::seconds(15))) << c.Log();
+  // The cluster reconnects too (with its own back-off, so maybe not to every short-lived broker).
+  ASSERT_TRUE(WaitFor([&] { return connects() >= 2; }, std::chrono::seconds(20))) << c.Log();
   std::map<std::string, int64_t> reported_at;
   for (auto& n : c.Nodes()) reported_at[n.value("node_name", "")] = n.value("last_report_ms", int64_t{0});
   // Each node reports again through the new broker.
@@ -345,6 +391,8 @@ TEST(Failover, ABrokerCrashLosesAndMovesNothing) {
   json nodes = c.Nodes();
   for (auto& n : nodes) EXPECT_TRUE(n.value("active", false)) << n.dump();
   EXPECT_EQ(Sum(ReportedLive(c)), 6);
+  std::lock_guard lock(seen_mu);
+  EXPECT_TRUE(seen.empty()) << "the outage showed at the root: " << *seen.begin();
 }
 
 }  // namespace
