@@ -76,6 +76,9 @@ QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 NODE_TOKEN = "bench-node-token"
 SERVICES = 10
 BASELINE_DEPLOYS = 20
+# Spread placement ranks nodes by absolute headroom: with tiny requests the biggest synthetic node
+# (up to 32 GB) would take nearly everything. 256 MB spreads 3,000 instances over most nodes.
+MEMORY_MB = 256
 LIVE = ("NODE_SCHEDULED", "CREATING", "CREATED", "RUNNING")
 
 
@@ -128,10 +131,10 @@ class Proc:
         return self
 
     def kill9(self):
+        self.dead_since = time.time()  # before the signal: the broker may publish the will at once
         self.child.proc.kill()  # SIGKILL, to this PID only
         self.child.proc.wait()
         self.child.log_file.close()
-        self.dead_since = time.time()
 
     def alive(self):
         return self.child is not None and self.child.running()
@@ -179,7 +182,7 @@ def start_broker(tmp, name, port):
 
 def service_doc(count):
     ms = [{"microserviceID": "", "microservice_name": f"svc{m}", "microservice_namespace": "chaos",
-           "virtualization": "container", "cmd": ["sh", "-c", "sleep infinity"], "memory": 1, "vcpus": 0,
+           "virtualization": "container", "cmd": ["sh", "-c", "sleep infinity"], "memory": MEMORY_MB, "vcpus": 0,
            "vgpus": 0, "vtpus": 0, "bandwidth_in": 0, "bandwidth_out": 0, "storage": 0,
            "code": "docker.io/library/busybox:latest", "state": "", "added_files": []} for m in range(count)]
     app = {"applicationID": "", "application_name": "chaos", "application_namespace": "bench",
@@ -344,7 +347,7 @@ def main():
     ap.add_argument("--no-cluster-kill", action="store_true")
     ap.add_argument("--node-timeout", type=int, default=6)
     ap.add_argument("--poll", type=float, default=0.5)
-    ap.add_argument("--settle", type=float, default=90)
+    ap.add_argument("--settle", type=float, default=30 if QUICK else 60)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs)")
     ap.add_argument("--json")
@@ -609,6 +612,12 @@ def main():
         result["lost_examples"] = [f"{k[0]}/{k[1]}: {snap.get(k)}" for k in fs["not_running"][:10]]
         result["phantoms"] = len(fs["phantom"])
         result["phantom_examples"] = [f"{k[0]}/{k[1]}: {snap.get(k)}" for k in fs["phantom"][:10]]
+        name_of = {v: k for k, v in node_id.items()}
+        by_node = {}
+        for k in fs["phantom"]:
+            w = name_of.get(snap[k][1], snap[k][1])
+            by_node[w] = by_node.get(w, 0) + 1
+        result["phantoms_by_node"] = by_node
         result["stale_at_end"] = len(fs["stale"])
         result["duplicates"] = len(fs["dups"])
         result["duplicate_examples"] = [f"{k[0]}/{k[1]}: {v}" for k, v in list(fs["dups"].items())[:10]]
@@ -730,6 +739,8 @@ def report(r):
                   f"inactive after {s(e['root_inactive_after_s'])}, active again {s(e['root_active_after_restart_s'])} "
                   f"after its restart; at most {e.get('max_not_running_at_root', 0)} of its instances not RUNNING "
                   f"at the root meanwhile")
+    if r["phantoms_by_node"]:
+        print("  phantoms by the node the root names: " + ", ".join(f"{k} {v}" for k, v in sorted(r["phantoms_by_node"].items())))
     if r["lost_examples"] or r["phantom_examples"] or r["duplicate_examples"]:
         print("  examples: " + "; ".join(r["lost_examples"][:3] + r["phantom_examples"][:3] + r["duplicate_examples"][:3]))
 
