@@ -289,6 +289,7 @@ def main():
             victim.start()
             gone = wait_for(lambda: not containers(victim.dir), 60, step=0.05)
             orphan_removed_s = time.monotonic() - t1 if gone else None
+            two_copies_s = time.monotonic() - (t0 + failover_s) if gone else None
             copies = sum(1 for n in nodes for st in containers(n.dir).values() if st == "running")
             if not wait_for(lambda: active_nodes() >= 2, 30, step=0.1):
                 raise RuntimeError(f"node {victim.name} not active again:\n" + victim.output(True)[-3000:])
@@ -299,6 +300,7 @@ def main():
                    "root_first_not_running_s": first_not_running,
                    "orphan_running_after_failover": sorted(c for c, st in orphan_alive.items() if st == "running"),
                    "containers_before_kill": sorted(before), "orphan_removed_after_restart_s": orphan_removed_s,
+                   "two_copies_ran_s": two_copies_s,
                    "running_copies_after": copies, "rejoined_s": rejoin_s,
                    "root_after": {k_: root_now.get(k_) for k_ in ("status", "worker_id")}}
             rows.append(row)
@@ -321,6 +323,8 @@ def main():
         result["orphan_removed_s"] = {"p50": pct([x for x in orm if x is not None], 50) if any(orm) else None,
                                       "max": max((x for x in orm if x is not None), default=None),
                                       "never": sum(1 for x in orm if x is None)}
+        tc = [r["two_copies_ran_s"] for r in rows if r["two_copies_ran_s"] is not None]
+        result["two_copies_ran_s"] = {"p50": pct(tc, 50), "max": max(tc)} if tc else None
         result["orphans_seen_running"] = sum(1 for r in rows if r["orphan_running_after_failover"])
         result["max_running_copies_after_restart"] = max(r["running_copies_after"] for r in rows)
         result["runc_run_ms"] = {"p50": pct(runc_ms, 50), "max": max(runc_ms), "n": len(runc_ms)}
@@ -371,6 +375,8 @@ def report(r):
         ("  removed after the node restarts, p50 / max",
          f"{s(r['orphan_removed_s'], 'p50')} / {s(r['orphan_removed_s'], 'max')}",
          f"{r['orphan_removed_s']['never']} never", ""),
+        ("  two copies ran (new one RUNNING to the old one gone), p50 / max",
+         f"{s(r['two_copies_ran_s'], 'p50')} / {s(r['two_copies_ran_s'], 'max')}", "restart at once", ""),
         ("running copies once the node is back, most", f"{r['max_running_copies_after_restart']}", "must be 1",
          "met" if r["max_running_copies_after_restart"] == 1 else "MISSED"),
     ]
