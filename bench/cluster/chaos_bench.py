@@ -248,7 +248,14 @@ def truth(clusters, keys):
 
 
 class Observer(threading.Thread):
-    """Polls the root every `poll` s; keeps only running sums and the latest snapshot."""
+    """Polls the root every `poll` s; keeps only running sums and the latest snapshot.
+
+    An instance counts as RUNNING on a killed node ("stale") when the root shows it RUNNING on node W
+    and W was killed after this observer first saw it RUNNING there. The observer's own first sight
+    is used, not the root's last_modified_timestamp, which also moves when a cluster repeats an
+    unchanged status (after its restart). Every 5 s, the nodes' own instance lists (the clusters'
+    GET /api/nodes) are also compared with the root: RUNNING at the root but reported by no active
+    node in two checks in a row is a phantom; live on two active nodes is a duplicate."""
 
     def __init__(self, root, app_id, keys, poll, last_kill, clusters, lock):
         super().__init__(daemon=True)
@@ -257,6 +264,7 @@ class Observer(threading.Thread):
         self.app_id, self.keys, self.poll, self.last_kill, self.clusters = app_id, keys, poll, last_kill, clusters
         self.lock = lock
         self.latest = {}
+        self.since = {}  # key -> (status, worker, wall time first seen so)
         self.events = []  # kill events with their instance sets, resolved here
         self.unavail_root_s = 0.0  # instance-seconds not RUNNING at the root
         self.unavail_true_s = 0.0  # ... or RUNNING at the root on a node killed since
@@ -267,22 +275,44 @@ class Observer(threading.Thread):
         self.cluster_active = {}  # cluster id -> list of (wall, active) changes
         self.max_dups_seen = 0
         self.dup_checks = 0
+        self.missing = set()  # RUNNING at the root, on no active node, at the last check
+        self.max_phantoms_seen = 0
+        self.phantom_s = 0.0
+        self.last_check = None
         self.stop_flag = False
         self.counting = False
         self.prev_t = None
         self.errors = 0
 
-    def stale(self, v):
-        status, worker, _, lastmod = v
-        return status == "RUNNING" and self.last_kill.get(worker, 0) > lastmod
+    def stale(self, k, v):
+        if v is None or v[0] != "RUNNING":
+            return False
+        seen = self.since.get(k)
+        return seen is not None and self.last_kill.get(v[1], 0) > seen[2]
 
-    def recovered(self, v):
-        return v is not None and v[0] == "RUNNING" and not self.stale(v)
+    def recovered(self, k, v):
+        return v is not None and v[0] == "RUNNING" and not self.stale(k, v)
+
+    def check_truth(self):
+        where, _ = truth(self.clusters, self.keys)
+        now = time.monotonic()
+        with self.lock:
+            snap = self.latest
+            missing = {k for k in self.keys if snap.get(k, ("",))[0] == "RUNNING" and not where.get(k)}
+            phantoms = missing & self.missing
+            self.missing = missing
+            self.dup_checks += 1
+            self.max_dups_seen = max(self.max_dups_seen, sum(1 for v in where.values() if len(v) > 1))
+            self.max_phantoms_seen = max(self.max_phantoms_seen, len(phantoms))
+            if self.last_check is not None:
+                self.phantom_s += len(phantoms) * (now - self.last_check)
+            self.last_check = now
 
     def run(self):
-        next_dup = time.monotonic() + 5
+        next_check = time.monotonic() + 5
         while not self.stop_flag:
             t0 = time.monotonic()
+            wall0 = time.time()
             try:
                 snap = snapshot(self.api, self.app_id)
                 _, clusters, _ = self.api.call("GET", "/api/clusters")
@@ -296,12 +326,16 @@ class Observer(threading.Thread):
             self.poll_ms.append((t1 - t0) * 1000)
             with self.lock:
                 self.latest = snap
+                for k, v in snap.items():
+                    seen = self.since.get(k)
+                    if seen is None or seen[:2] != v[:2]:
+                        self.since[k] = (v[0], v[1], wall0)
                 for c in clusters or []:
                     hist = self.cluster_active.setdefault(c.get("cluster_id"), [])
                     if not hist or hist[-1][1] != bool(c.get("active")):
                         hist.append((wall, bool(c.get("active"))))
                 not_running = sum(1 for k in self.keys if snap.get(k, ("",))[0] != "RUNNING")
-                stale = sum(1 for k in self.keys if k in snap and self.stale(snap[k]))
+                stale = sum(1 for k in self.keys if self.stale(k, snap.get(k)))
                 if self.counting and self.prev_t is not None:
                     dt = t1 - self.prev_t
                     self.unavail_root_s += not_running * dt
@@ -312,18 +346,16 @@ class Observer(threading.Thread):
                 self.prev_t = t1
                 for e in self.events:
                     if e["kind"] != "cluster" and e.get("recovered_s") is None and e["instances"] and \
-                            all(self.recovered(snap.get(k)) for k in e["instances"]):
+                            all(self.recovered(k, snap.get(k)) for k in e["instances"]):
                         e["recovered_s"] = wall - e["wall"]
                     if e["kind"] == "cluster":
                         c = e["cluster_id"]
                         mine = [k for k, v in snap.items() if v[2] == c]
                         e["max_not_running_at_root"] = max(e.get("max_not_running_at_root", 0),
                                                            sum(1 for k in mine if snap[k][0] != "RUNNING"))
-            if self.counting and time.monotonic() >= next_dup:
-                next_dup = time.monotonic() + 5
-                where, _ = truth(self.clusters, self.keys)
-                self.dup_checks += 1
-                self.max_dups_seen = max(self.max_dups_seen, sum(1 for v in where.values() if len(v) > 1))
+            if self.counting and time.monotonic() >= next_check:
+                next_check = time.monotonic() + 5
+                self.check_truth()
             time.sleep(max(0.0, self.poll - (time.monotonic() - t0)))
 
 
@@ -583,9 +615,9 @@ def main():
         def final_state():
             with lock:
                 snap = dict(observer.latest)
+                stale = [k for k in keys if observer.stale(k, snap.get(k))]
             where, silent = truth(clusters, keys)
             not_running = [k for k in keys if snap.get(k, ("",))[0] != "RUNNING"]
-            stale = [k for k in keys if k in snap and observer.stale(snap[k])]
             phantom = [k for k in keys if snap.get(k, ("",))[0] == "RUNNING" and not where.get(k)]
             dups = {k: v for k, v in where.items() if len(v) > 1}
             unknown = [k for k in where if k not in set(keys) and where[k]]
@@ -624,6 +656,8 @@ def main():
         result["unknown_running"] = len(fs["unknown_running"])
         result["silent_clusters_at_end"] = fs["silent_clusters"]
         result["max_duplicates_seen"] = observer.max_dups_seen
+        result["max_phantoms_seen"] = observer.max_phantoms_seen
+        result["phantom_instance_s"] = round(observer.phantom_s, 1)
         result["duplicate_checks"] = observer.dup_checks
         result["poll_errors"] = observer.errors
         result["samples"] = observer.samples
@@ -645,11 +679,16 @@ def main():
                     if m:
                         inactive.append((log_time(line), m.group(1), m.group(2)))
         node_events = [e for e in observer.events if e["kind"] in ("node", "sim")]
-        for e in node_events:
-            det = [(w - e["wall"], r) for w, i, r in inactive if i in e["node_ids"] and w and w >= e["wall"] - 0.01]
-            if det:
-                e["detected_s"] = max(d for d, _ in det) if len(det) >= e["nodes"] else None
-                e["detected_by"] = sorted({"will" if "will" in r else "silence" for _, r in det})
+        for i, e in enumerate(node_events):
+            # Per node, its first `node inactive` line after this kill and before its next one.
+            nxt = min([x["wall"] for x in node_events[i + 1:] if set(x["node_ids"]) & set(e["node_ids"])] + [1e18])
+            first = {}
+            for w, nid, r in sorted(x for x in inactive if x[0]):
+                if nid in e["node_ids"] and e["wall"] - 0.01 <= w < nxt and nid not in first:
+                    first[nid] = (w - e["wall"], r)
+            e["detected_s"] = max(d for d, _ in first.values()) if len(first) == len(e["node_ids"]) else None
+            e["detected_nodes"] = len(first)
+            e["detected_by"] = sorted({"will" if "will" in r else "silence" for _, r in first.values()})
             e["instances"] = len(e["instances"])
         for e in observer.events:
             if e["kind"] == "cluster":
@@ -703,6 +742,8 @@ def report(r):
         ("phantoms (RUNNING at the root, on no active node)", f"{r['phantoms']}", "must be 0"),
         ("duplicates at the end (live on two active nodes)", f"{r['duplicates']}", "must be 0"),
         ("duplicates, most seen during the run", f"{r['max_duplicates_seen']} ({r['duplicate_checks']} checks)", ""),
+        ("phantoms, most seen during the run", f"{r['max_phantoms_seen']}", "nodes' lists every 5 s"),
+        ("phantom instance-seconds during the run", f"{r['phantom_instance_s']:.0f}", "from the nodes' own lists"),
         ("node-process kills (with instances)", f"{r['node_kills']} ({r['node_kills_with_instances']})", ""),
         ("kill to all its instances RUNNING again, p50 / max",
          f"{s(rec['p50'])} / {s(rec['max'])}", f"{rec['never']} never"),
