@@ -252,8 +252,8 @@ class Observer(threading.Thread):
 
     An instance counts as RUNNING on a killed node ("stale") when the root shows it RUNNING on node W
     and W was killed after this observer first saw it RUNNING there. The observer's own first sight
-    is used, not the root's last_modified_timestamp, which also moves when a cluster repeats an
-    unchanged status (after its restart). Every 5 s, the nodes' own instance lists (the clusters'
+    is used, not the root's last_modified_timestamp, which also moves when only the reported usage
+    (cpu_percent, memory_percent, ...) changes. Every 5 s, the nodes' own instance lists (the clusters'
     GET /api/nodes) are also compared with the root: RUNNING at the root but reported by no active
     node in two checks in a row is a phantom; live on two active nodes is a duplicate."""
 
@@ -294,11 +294,14 @@ class Observer(threading.Thread):
         return v is not None and v[0] == "RUNNING" and not self.stale(k, v)
 
     def check_truth(self):
-        where, _ = truth(self.clusters, self.keys)
+        where, silent = truth(self.clusters, self.keys)
+        # A cluster that does not answer (killed) says nothing about its nodes: not counted.
+        unknown = {c.cid for c in self.clusters if c.name in silent}
         now = time.monotonic()
         with self.lock:
             snap = self.latest
-            missing = {k for k in self.keys if snap.get(k, ("",))[0] == "RUNNING" and not where.get(k)}
+            missing = {k for k in self.keys
+                       if snap.get(k, ("",))[0] == "RUNNING" and not where.get(k) and snap[k][2] not in unknown}
             phantoms = missing & self.missing
             self.missing = missing
             self.dup_checks += 1
