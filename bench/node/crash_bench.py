@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Node crash with real containers: time to get an instance RUNNING again on another node.
 
-    sudo python3 bench/node/crash_bench.py BUILD_DIR [--kills 10] [--json OUT.json]
+    sudo python3 bench/node/crash_bench.py BUILD_DIR [--kills 10] [--stops 4] [--json OUT.json]
 
 Everything runs inside a network namespace this script creates (so the nodes' bridges, nft tables
 and loopback are its own): a docker-registry with the busybox image of scripts/busybox-image.sh,
@@ -19,12 +19,15 @@ warm-up instance each (the image pull is not part of the figure); then KILLS tim
      runs is gone from its runc root, so that only one copy runs; checks that only one copy runs;
   4. waits until the root counts both nodes active, then kills the node that now runs the instance:
      the kills alternate between the two nodes.
+Then STOPS times the same with SIGSTOP instead of SIGKILL: a hung engine (or a host cut off without
+closing its connections) sends no last will, so the cluster has to notice the silence (its node
+timeout); SIGCONT brings the node back, still holding its container, which must then be removed.
 
 Baseline in the same run: a bare `runc run --detach` of the same image's bundle, once after each
 kill (as bench/node/runc_bench.py), timed until it returns. Goal: kill to RUNNING elsewhere <= 3 s.
 
 Needs root, runc, umoci, skopeo, docker-registry and iproute2; without them it says so and exits 0.
-BENCH_QUICK=1: 4 kills. BENCH_OUT_DIR=DIR: also writes DIR/crash.json. Cleanup, also on failure or
+BENCH_QUICK=1: 4 kills, 2 stops. BENCH_OUT_DIR=DIR: also writes DIR/crash.json. Cleanup, also on failure or
 Ctrl-C: every process by its PID, `oak node --reset` for both data directories, the network
 namespace, the temporary directory (kept, with a message, if a mount is still in it).
 """
@@ -146,6 +149,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("build")
     ap.add_argument("--kills", type=int, default=4 if QUICK else 10)
+    ap.add_argument("--stops", type=int, default=2 if QUICK else 4,
+                    help="then SIGSTOP the node instead (a hung engine, no last will) and SIGCONT it")
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.json is None and os.environ.get("BENCH_OUT_DIR"):
@@ -158,7 +163,7 @@ def main():
 
     tmp = tempfile.mkdtemp(prefix="oak-bench-crash-")
     children, nodes = [], []
-    result = {"kills": a.kills, "cores": os.cpu_count(), "goal_s": GOAL_S}
+    result = {"kills": a.kills, "stops": a.stops, "cores": os.cpu_count(), "goal_s": GOAL_S}
     ns = None
 
     def start(argv, name):
@@ -247,13 +252,17 @@ def main():
         baseline.once()  # warms the page cache, as the warm-up did for Oak
         result["load_before_kills"] = load()
         rows, runc_ms = [], []
-        for k in range(a.kills):
+        plan = ["kill"] * a.kills + ["stop"] * a.stops
+        for k, mode in enumerate(plan):
             victim = by_id[instances(api, sid)[inst]["worker_id"]]
             other = next(n for n in nodes if n is not victim)
             before = containers(victim.dir)
             wall0 = time.time()
             t0 = time.monotonic()
-            victim.kill9()
+            if mode == "kill":
+                victim.kill9()
+            else:
+                victim.child.proc.send_signal(signal.SIGSTOP)  # a hung engine: its connections stay open
             first_not_running = None
             end = t0 + 60
             now = None
@@ -265,7 +274,7 @@ def main():
                     first_not_running = time.monotonic() - t0
                 time.sleep(POLL_S)
             else:
-                raise RuntimeError(f"kill {k}: instance not RUNNING on {other.name} after 60 s: {now}\n"
+                raise RuntimeError(f"{mode} {k}: instance not RUNNING on {other.name} after 60 s: {now}\n"
                                    + cluster.output()[-3000:])
             failover_s = time.monotonic() - t0
             orphan_alive = containers(victim.dir)
@@ -280,13 +289,17 @@ def main():
                         break
             new_running = None
             for line in other.output(last_only=True).splitlines():
-                if 'msg="instance status"' in line and "status=RUNNING" in line and re.search(rf"\.instance\.{inst}\b", line):
+                if 'msg="instance status"' in line and "status=RUNNING" in line and \
+                        re.search(rf"\.instance\.{inst}\b", line):
                     t = log_time(line)
                     if t and t >= wall0:
                         new_running = t - wall0
-            # The killed node comes back: the copy it still runs must go.
+            # The node comes back (restarted, or resumed): the copy it still runs must go.
             t1 = time.monotonic()
-            victim.start()
+            if mode == "kill":
+                victim.start()
+            else:
+                victim.child.proc.send_signal(signal.SIGCONT)
             gone = wait_for(lambda: not containers(victim.dir), 60, step=0.05)
             orphan_removed_s = time.monotonic() - t1 if gone else None
             two_copies_s = time.monotonic() - (t0 + failover_s) if gone else None
@@ -295,43 +308,52 @@ def main():
                 raise RuntimeError(f"node {victim.name} not active again:\n" + victim.output(True)[-3000:])
             rejoin_s = time.monotonic() - t1
             root_now = instances(api, sid).get(inst, {})
-            row = {"kill": k, "victim": victim.name, "failover_s": failover_s, "detected_s": detect,
+            row = {"n": k, "mode": mode, "victim": victim.name, "failover_s": failover_s, "detected_s": detect,
                    "detected_by": by, "new_node_running_s": new_running,
                    "root_first_not_running_s": first_not_running,
                    "orphan_running_after_failover": sorted(c for c, st in orphan_alive.items() if st == "running"),
-                   "containers_before_kill": sorted(before), "orphan_removed_after_restart_s": orphan_removed_s,
+                   "containers_before": sorted(before), "orphan_removed_after_return_s": orphan_removed_s,
                    "two_copies_ran_s": two_copies_s,
                    "running_copies_after": copies, "rejoined_s": rejoin_s,
                    "root_after": {k_: root_now.get(k_) for k_ in ("status", "worker_id")}}
             rows.append(row)
-            log(f"kill {k + 1}/{a.kills} of node {victim.name}: RUNNING on {other.name} at the root after "
+            what = "SIGKILL" if mode == "kill" else "SIGSTOP"
+            log(f"{what} {k + 1}/{len(plan)} of node {victim.name}: RUNNING on {other.name} at the root after "
                 f"{failover_s:.2f} s (cluster detected it after {detect if detect is None else round(detect, 2)} s by "
                 f"{by}); its container {'still ran' if row['orphan_running_after_failover'] else 'was gone'}; "
                 f"removed {orphan_removed_s if orphan_removed_s is None else round(orphan_removed_s, 2)} s after the "
-                f"restart; {copies} running cop{'y' if copies == 1 else 'ies'}")
+                f"node came back; {copies} running cop{'y' if copies == 1 else 'ies'}")
             runc_ms.append(baseline.once())
-            time.sleep(1)  # the rejoined node's first reports, before the next kill
+            time.sleep(1)  # the returned node's first reports, before the next failure
         result["load_after_kills"] = load()
-        fo = [r["failover_s"] for r in rows]
-        result["failover_s"] = {"p50": pct(fo, 50), "max": max(fo), "min": min(fo), "n": len(fo)}
-        det = [r["detected_s"] for r in rows if r["detected_s"] is not None]
-        result["detected_s"] = {"p50": pct(det, 50), "max": max(det)} if det else None
-        result["detected_by"] = sorted({r["detected_by"] for r in rows if r["detected_by"]})
-        nr = [r["new_node_running_s"] for r in rows if r["new_node_running_s"] is not None]
-        result["new_node_running_s"] = {"p50": pct(nr, 50), "max": max(nr)} if nr else None
-        orm = [r["orphan_removed_after_restart_s"] for r in rows]
-        result["orphan_removed_s"] = {"p50": pct([x for x in orm if x is not None], 50) if any(orm) else None,
-                                      "max": max((x for x in orm if x is not None), default=None),
-                                      "never": sum(1 for x in orm if x is None)}
-        tc = [r["two_copies_ran_s"] for r in rows if r["two_copies_ran_s"] is not None]
-        result["two_copies_ran_s"] = {"p50": pct(tc, 50), "max": max(tc)} if tc else None
-        result["orphans_seen_running"] = sum(1 for r in rows if r["orphan_running_after_failover"])
-        result["max_running_copies_after_restart"] = max(r["running_copies_after"] for r in rows)
+
+        def summary(sel):
+            fo = [r["failover_s"] for r in sel]
+            det = [r["detected_s"] for r in sel if r["detected_s"] is not None]
+            nr = [r["new_node_running_s"] for r in sel if r["new_node_running_s"] is not None]
+            orm = [r["orphan_removed_after_return_s"] for r in sel]
+            ok = [x for x in orm if x is not None]
+            tc = [r["two_copies_ran_s"] for r in sel if r["two_copies_ran_s"] is not None]
+            return {"n": len(sel), "failover_s": {"p50": pct(fo, 50), "max": max(fo), "min": min(fo)},
+                    "detected_s": {"p50": pct(det, 50), "max": max(det)} if det else None,
+                    "detected_by": sorted({r["detected_by"] for r in sel if r["detected_by"]}),
+                    "new_node_running_s": {"p50": pct(nr, 50), "max": max(nr)} if nr else None,
+                    "orphan_removed_s": {"p50": pct(ok, 50) if ok else None, "max": max(ok, default=None),
+                                         "never": len(orm) - len(ok)},
+                    "two_copies_ran_s": {"p50": pct(tc, 50), "max": max(tc)} if tc else None,
+                    "orphans_seen_running": sum(1 for r in sel if r["orphan_running_after_failover"]),
+                    "max_running_copies_after": max(r["running_copies_after"] for r in sel)}
+        for mode in ("kill", "stop"):
+            sel = [r for r in rows if r["mode"] == mode]
+            if sel:
+                result[mode] = summary(sel)
         result["runc_run_ms"] = {"p50": pct(runc_ms, 50), "max": max(runc_ms), "n": len(runc_ms)}
-        result["per_kill"] = rows
+        result["per_failure"] = rows
     finally:
         for n in nodes:
             if n.child is not None:
+                if n.child.running():
+                    n.child.proc.send_signal(signal.SIGCONT)
                 n.child.stop()
             r = subprocess.run([oak, "node", "--reset", "--data-dir", n.dir, "--log-level", "warn"],
                                capture_output=True, text=True, timeout=300)
@@ -357,34 +379,42 @@ def main():
 
 
 def report(r):
-    f, b = r["failover_s"], r["runc_run_ms"]
+    b = r["runc_run_ms"]
 
     def s(d, key):
         return "-" if not d or d.get(key) is None else f"{d[key]:.2f} s"
-    rows = [
-        ("kill -9 of the node to RUNNING on the other, p50", s(f, "p50"), f"<= {GOAL_S:.0f} s",
-         "met" if f["p50"] <= GOAL_S else "MISSED"),
-        ("  max / min", f"{f['max']:.2f} / {f['min']:.2f} s", f"<= {GOAL_S:.0f} s",
-         "met" if f["max"] <= GOAL_S else "MISSED"),
-        ("  cluster detects the loss, p50 / max", f"{s(r['detected_s'], 'p50')} / {s(r['detected_s'], 'max')}",
-         "by " + "+".join(r["detected_by"]), ""),
-        ("  new node's RUNNING (its log), p50 / max",
-         f"{s(r['new_node_running_s'], 'p50')} / {s(r['new_node_running_s'], 'max')}", "", ""),
-        ("baseline: runc run --detach, p50 / max", f"{b['p50']:.0f} / {b['max']:.0f} ms", "same run", ""),
-        ("killed node's container still running after failover", f"{r['orphans_seen_running']} of {f['n']}", "", ""),
-        ("  removed after the node restarts, p50 / max",
-         f"{s(r['orphan_removed_s'], 'p50')} / {s(r['orphan_removed_s'], 'max')}",
-         f"{r['orphan_removed_s']['never']} never", ""),
-        ("  two copies ran (new one RUNNING to the old one gone), p50 / max",
-         f"{s(r['two_copies_ran_s'], 'p50')} / {s(r['two_copies_ran_s'], 'max')}", "restart at once", ""),
-        ("running copies once the node is back, most", f"{r['max_running_copies_after_restart']}", "must be 1",
-         "met" if r["max_running_copies_after_restart"] == 1 else "MISSED"),
-    ]
-    print(f"\nNode crash with real containers, {f['n']} kills alternating between two runc nodes; load at start "
-          f"{r['load_at_start'][0]}, during the kills {r['load_before_kills']}-{r['load_after_kills']}")
+
+    def verdict(ok):
+        return "met" if ok else "MISSED"
+    rows = []
+    for mode, title in (("kill", "SIGKILL of the node"), ("stop", "SIGSTOP of the node (hung, no last will)")):
+        m = r.get(mode)
+        if not m:
+            continue
+        f = m["failover_s"]
+        rows += [
+            (f"{title}, {m['n']} times: to RUNNING on the other, p50", s(f, "p50"), f"<= {GOAL_S:.0f} s",
+             verdict(f["p50"] <= GOAL_S)),
+            ("  max / min", f"{f['max']:.2f} / {f['min']:.2f} s", f"<= {GOAL_S:.0f} s", verdict(f["max"] <= GOAL_S)),
+            ("  cluster detects the loss, p50 / max", f"{s(m['detected_s'], 'p50')} / {s(m['detected_s'], 'max')}",
+             "by " + "+".join(m["detected_by"]), ""),
+            ("  new node's RUNNING (its log), p50 / max",
+             f"{s(m['new_node_running_s'], 'p50')} / {s(m['new_node_running_s'], 'max')}", "", ""),
+            ("  old container still running after the failover", f"{m['orphans_seen_running']} of {m['n']}", "", ""),
+            ("  removed once the node is back, p50 / max",
+             f"{s(m['orphan_removed_s'], 'p50')} / {s(m['orphan_removed_s'], 'max')}",
+             f"{m['orphan_removed_s']['never']} never", ""),
+            ("  two copies ran (new RUNNING to old gone), p50 / max",
+             f"{s(m['two_copies_ran_s'], 'p50')} / {s(m['two_copies_ran_s'], 'max')}", "", ""),
+            ("  running copies once the node is back, most", f"{m['max_running_copies_after']}", "must be 1",
+             verdict(m["max_running_copies_after"] == 1)),
+        ]
+    rows.append(("baseline: runc run --detach, p50 / max", f"{b['p50']:.0f} / {b['max']:.0f} ms", "same run", ""))
+    print(f"\nNode failures with real containers, alternating between two runc nodes; load at start "
+          f"{r['load_at_start'][0]}, during the failures {r['load_before_kills']}-{r['load_after_kills']}")
     w = max(len(x[0]) for x in rows)
     for name, value, goal, v in rows:
-        print(f"  {name:<{w}}  {value:>20}  {goal:>10}  {v}")
+        print(f"  {name:<{w}}  {value:>18}  {goal:>10}  {v}")
 
 
 if __name__ == "__main__":
