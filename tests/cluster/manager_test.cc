@@ -267,6 +267,24 @@ TEST_F(ManagerTest, StateSurvivesARestart) {
   EXPECT_EQ(Inst("job", 1).status, "NO_WORKER_CAPACITY");
 }
 
+TEST_F(ManagerTest, EveryInstanceSurvivesARestartThoughEachDeployRewritesTheService) {
+  // The root's deploy body carries the instance number, so every deploy stores the service again;
+  // that must not drop the instances already stored under it.
+  std::string a = AddNode("a", 4, 4000);
+  for (int n = 0; n < 3; ++n) {
+    json doc = Service("a.b.c.d");
+    doc["instance_number"] = n;
+    ASSERT_TRUE(manager_->Deploy("job", n, doc).ok());
+  }
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Restart();
+  for (int n = 0; n < 3; ++n) {
+    ASSERT_NE(manager_->Find({"job", n}), nullptr) << "instance " << n << " forgotten by the restart";
+    EXPECT_EQ(Inst("job", n).node_id, a);
+  }
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+}
+
 TEST_F(ManagerTest, DeploysWaitForNodesAfterAStart) {
   // No node has reported yet (just restarted): the instance is held, then placed on the first report.
   NodeDescription d;
