@@ -65,6 +65,7 @@ Status Manager::Load() {
     if (inst.node_id.empty() && inst.status == st::kClusterScheduled) held_.insert(key);
     if (inst.restart_at_ms > 0) restarting_.insert(key);
     if (inst.restarts > 0) crashed_.insert(key);
+    if (!inst.node_id.empty()) on_node_[inst.node_id].insert(key);
     instances_.emplace(key, std::move(inst));
   }
   spdlog::info("msg=\"state loaded\" services={} instances={} nodes={}", services_.size(), instances_.size(),
@@ -105,6 +106,7 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   auto [it, fresh] = instances_.try_emplace(key);
   Instance& inst = it->second;
   if (!fresh) Release(inst);
+  AssignNode(inst, "");
   ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
   inst = Instance{};
   inst.job_id = job_id;
@@ -156,7 +158,7 @@ void Manager::PlaceOn(Instance& inst, NodeState& node, const Service& svc) {
   }
   nodes_.Allocate(node, svc.req);
   inst.allocated = true;
-  inst.node_id = node.rec.id;
+  AssignNode(inst, node.rec.id);
   inst.publicip = node.desc.ip;
   SetStatus(inst, st::kNodeScheduled, "");
   if (Status s = bus_.Publish("nodes/" + node.rec.id + "/control/deploy", *payload); !s.ok())
@@ -180,6 +182,7 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
     Release(inst);
     held_.erase(it->first);
     ForgetRestarts(it->first);  // an undeploy during the back-off cancels the restart
+    AssignNode(inst, "");
     instances_.erase(it);
   }
   bool any_left = false;
@@ -267,23 +270,53 @@ const Instance* Manager::Find(const InstanceKey& k) const {
   return it == instances_.end() ? nullptr : &it->second;
 }
 
+void Manager::AssignNode(Instance& inst, const std::string& node_id) {
+  if (inst.node_id == node_id) return;
+  const InstanceKey key{inst.job_id, inst.number};
+  if (auto it = on_node_.find(inst.node_id); it != on_node_.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) on_node_.erase(it);
+  }
+  inst.node_id = node_id;
+  if (!node_id.empty()) on_node_[node_id].insert(key);
+}
+
+std::vector<Instance*> Manager::OnNode(const std::string& node_id) {
+  std::vector<Instance*> out;
+  auto it = on_node_.find(node_id);
+  if (it == on_node_.end()) return out;
+  for (const InstanceKey& k : it->second)
+    if (auto inst = instances_.find(k); inst != instances_.end()) out.push_back(&inst->second);
+  return out;
+}
+
+void Manager::Replace(Instance& inst, const NodeState& node, const std::string& reason, const std::string& prefer) {
+  std::string why = "node " + node.rec.name + " lost: " + reason;
+  SetStatus(inst, st::kFailed, why);  // releases its share of the node while node_id still names it
+  AssignNode(inst, "");
+  inst.missing_reports = 0;
+  inst.moved_from = "moved from node " + node.rec.name + " (" + reason + ")";
+  Place(inst, why, prefer);
+}
+
 void Manager::NodeLost(NodeState& node, const std::string& reason) {
   std::vector<Instance*> lost;
-  for (auto& [k, inst] : instances_)
-    if (inst.node_id == node.rec.id && OccupiesNode(inst.status)) lost.push_back(&inst);
-  for (Instance* inst : lost) {
-    std::string why = "node " + node.rec.name + " lost: " + reason;
-    SetStatus(*inst, st::kFailed, why);
-    inst->node_id.clear();
-    inst->moved_from = "moved from node " + node.rec.name + " (" + reason + ")";
-    Place(*inst, why);
-  }
+  for (Instance* inst : OnNode(node.rec.id))
+    if (OccupiesNode(inst->status)) lost.push_back(inst);
+  for (Instance* inst : lost) Replace(*inst, node, reason);
   if (!lost.empty())
     spdlog::warn("msg=\"rescheduled instances of a lost node\" node={} count={}", node.rec.id, lost.size());
 }
 
 void Manager::Tick() {
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
+  if (!swept_absent_ && clock_.NowMs() - started_ms_ >= opts_.placement_grace_ms) {
+    // Nodes are loaded inactive and only a report makes them active, so a node that died while
+    // the cluster was down would hold its instances forever: the liveness check sees active nodes.
+    swept_absent_ = true;
+    for (NodeState* n : nodes_.Nodes())
+      if (!n->active) NodeLost(*n, "no report since the cluster started");
+  }
   if (!held_.empty()) RetryHeld();
   if (!restarting_.empty() || !crashed_.empty()) RunRestarts();
 }

@@ -53,6 +53,7 @@ struct Instance {
   // Why it runs where it runs, when that is not where it was first placed ("moved from node w1:
   // connection lost"); kept in status_detail while it occupies a node. In memory only.
   std::string moved_from{};
+  int64_t missing_reports = 0;  // consecutive reports of its node that did not list it
 };
 
 struct ManagerOptions {
@@ -132,6 +133,12 @@ class Manager {
   void Persist(const Instance& inst);
   void FlushUnsaved();
   void NodeLost(NodeState& node, const std::string& reason);
+  // Fails the instance (its node is lost, or lost it) and places it again, on `prefer` if it qualifies.
+  void Replace(Instance& inst, const NodeState& node, const std::string& reason, const std::string& prefer = "");
+  // Every change of an instance's node goes through here, so that on_node_ stays exact.
+  void AssignNode(Instance& inst, const std::string& node_id);
+  std::vector<Instance*> OnNode(const std::string& node_id);
+  void FindMissing(NodeState& node);  // manager_reports.cc
   void RetryHeld();
   void SendDelete(const std::string& node_id, const std::string& job_name, int64_t number);
   Instance* FindByName(const std::string& job_name, int64_t number);
@@ -154,6 +161,8 @@ class Manager {
   std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
   std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
   std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
+  std::map<std::string, std::set<InstanceKey>> on_node_;  // node id -> instances with that node_id
+  bool swept_absent_ = false;  // nodes that never reported since the start were counted lost
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;
 };

@@ -226,6 +226,45 @@ TEST_F(ManagerTest, LostNodeFailsAndReschedulesAndTheReturningNodeIsCleanedUp) {
   EXPECT_EQ(Inst("job", 0).node_id, b);
 }
 
+TEST_F(ManagerTest, AnInstanceANodeNoLongerListsIsDeployedAgain) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  ASSERT_EQ(bus_.To(a, "deploy").size(), 1u);
+  Report(a, 4096, R"([{"sname": "a.b.c.d", "instance": 0, "status": "RUNNING"}])");
+  Report(a, 4096, "[]");  // one report may predate the deploy: not yet
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+  Report(a, 4096, "[]");  // the node restarted from scratch and lost it
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("job", 0).node_id, a) << "the node is fine: the instance goes back there";
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 2u);
+  EXPECT_NE(Inst("job", 0).detail.find("moved from node a (it no longer runs the instance)"), std::string::npos)
+      << Inst("job", 0).detail;
+  // Just placed, it is not missing yet: the deploy may still be on its way.
+  Report(a, 4096, "[]");
+  Report(a, 4096, "[]");
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 2u);
+}
+
+TEST_F(ManagerTest, ANodeThatNeverReportsAfterARestartLosesItsInstances) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  std::string b = AddNode("b");
+  Restart();  // nodes come back inactive until they report; a died meanwhile, b reports
+  Report(b, 4096, "[]");
+  manager_->Tick();
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING") << "within the start-up grace, a may still report";
+  clock_.Advance(ManagerOptions{}.placement_grace_ms);
+  Report(b, 4096, "[]");
+  manager_->Tick();
+  EXPECT_EQ(Inst("job", 0).node_id, b);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_NE(Inst("job", 0).detail.find("moved from node a (no report since the cluster started)"), std::string::npos)
+      << Inst("job", 0).detail;
+}
+
 TEST_F(ManagerTest, SilentNodesBecomeInactive) {
   std::string a = AddNode("a");
   ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
