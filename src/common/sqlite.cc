@@ -1,24 +1,61 @@
 #include "common/sqlite.h"
 
 #include <sqlite3.h>
+#include <sys/statvfs.h>
 
 #include <cassert>
+#include <cerrno>
+#include <cstring>
 
 namespace oak {
 
 namespace {
-Status FromSqlite(sqlite3* db, int rc, std::string_view what) {
+
+std::string DirOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+bool ReadOnlyMount(const std::string& dir) {
+  struct statvfs st {};
+  return ::statvfs(dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0;
+}
+
+}  // namespace
+
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
   std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  std::string path = file && *file ? file : "";
+  // A full, read-only or failing file system is one condition for callers, however SQLite
+  // names it; the OS error behind an I/O error tells which.
+  int sys = db ? sqlite3_system_errno(db) : 0;
+  const char* kind = nullptr;
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT: return Status::Conflict(msg);
     case SQLITE_BUSY:
     case SQLITE_LOCKED: return Status::Unavailable(msg);
-    case SQLITE_FULL: return Status::Internal("storage full: " + msg);
-    case SQLITE_READONLY: return Status::Internal("storage read-only: " + msg);
-    default: return Status::Internal(msg);
+    case SQLITE_FULL: kind = "storage full"; break;
+    case SQLITE_READONLY: kind = "data directory is read-only"; break;
+    case SQLITE_IOERR:
+      kind = sys == ENOSPC || sys == EDQUOT                           ? "storage full"
+             : sys == EROFS || (!path.empty() && ReadOnlyMount(DirOf(path))) ? "data directory is read-only"
+                                                                              : "storage I/O error";
+      break;
+    case SQLITE_CANTOPEN:
+      // Creating the -wal or -shm file on a read-only mount fails without telling why.
+      if (sys == ENOSPC || sys == EDQUOT) kind = "storage full";
+      if (sys == EROFS || (!path.empty() && ReadOnlyMount(DirOf(path)))) kind = "data directory is read-only";
+      break;
+    default: break;
   }
+  if (!kind) return Status::Internal(msg);
+  std::string text = std::string(kind) + ": cannot write " + (path.empty() ? std::string("the database") : path) +
+                     ": " + sqlite3_errmsg(db);
+  if (sys != 0 && (rc & 0xff) != SQLITE_FULL) text += " (" + std::string(std::strerror(sys)) + ")";
+  return InDataDir(Status::Storage(std::move(text)), path.empty() ? "" : DirOf(path));
 }
-}  // namespace
 
 Stmt::~Stmt() {
   sqlite3_reset(s_);
@@ -41,7 +78,7 @@ Stmt& Stmt::BindNull(int idx) {
 bool Stmt::Step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) status_ = FromSqlite(sqlite3_db_handle(s_), rc, "query");
+  if (rc != SQLITE_DONE) status_ = SqliteStatus(sqlite3_db_handle(s_), rc, "query");
   return false;
 }
 
@@ -69,7 +106,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
                            nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
+    Status s = raw ? SqliteStatus(raw, rc, "open") : Status::Internal("");
     sqlite3_close(raw);
+    if (s.code() == Code::kStorage) return s;
     return Status::Internal("cannot open database " + path + ": " + msg);
   }
   std::unique_ptr<Db> db(new Db(raw));
@@ -87,7 +126,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   return db;
 }
 
-Status Db::Error(std::string_view what) const { return FromSqlite(db_, sqlite3_errcode(db_), what); }
+Status Db::Error(std::string_view what) const { return SqliteStatus(db_, sqlite3_errcode(db_), what); }
 
 Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
@@ -95,7 +134,7 @@ Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
     sqlite3_stmt* s = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
                                 nullptr);
-    if (rc != SQLITE_OK) return FromSqlite(db_, rc, "prepare");
+    if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare");
     it = cache_.emplace(std::string(sql), s).first;
   }
   return std::make_unique<Stmt>(it->second);
@@ -107,7 +146,8 @@ Status Db::Exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    Status s = FromSqlite(db_, rc, "exec");
+    Status s = SqliteStatus(db_, rc, "exec");
+    if (s.code() == Code::kStorage) return s;
     return Status(s.code(), "exec: " + msg);
   }
   return Status::Ok();
