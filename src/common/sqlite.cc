@@ -1,7 +1,9 @@
 #include "common/sqlite.h"
 
 #include <sqlite3.h>
+#include <fcntl.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cassert>
 #include <cerrno>
@@ -17,9 +19,17 @@ std::string DirOf(const std::string& path) {
   return slash == 0 ? "/" : path.substr(0, slash);
 }
 
-bool ReadOnlyMount(const std::string& dir) {
+// Why `dir` takes no writes, for an I/O error SQLite does not explain (its errno may be gone, and
+// a file system the kernel turned read-only after an error need not say so in statvfs): the errno
+// of an unnamed temporary file's creation and one-byte write there, or 0 when that works.
+int WriteProbe(const std::string& dir) {
   struct statvfs st {};
-  return ::statvfs(dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0;
+  if (::statvfs(dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0) return EROFS;
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return errno == EOPNOTSUPP || errno == EISDIR ? 0 : errno;
+  int err = ::write(fd, "x", 1) == 1 ? 0 : errno;
+  ::close(fd);
+  return err;
 }
 
 }  // namespace
@@ -31,29 +41,26 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
   // A full, read-only or failing file system is one condition for callers, however SQLite
   // names it; the OS error behind an I/O error tells which.
   int sys = db ? sqlite3_system_errno(db) : 0;
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) return Status::Conflict(msg);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);
+  if (primary != SQLITE_FULL && primary != SQLITE_READONLY && primary != SQLITE_IOERR && primary != SQLITE_CANTOPEN)
+    return Status::Internal(msg);
+  if ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) && sys != ENOSPC && sys != EDQUOT &&
+      sys != EROFS && !path.empty())
+    if (int probed = WriteProbe(DirOf(path)); probed != 0) sys = probed;
   const char* kind = nullptr;
-  switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT: return Status::Conflict(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable(msg);
-    case SQLITE_FULL: kind = "storage full"; break;
-    case SQLITE_READONLY: kind = "data directory is read-only"; break;
-    case SQLITE_IOERR:
-      kind = sys == ENOSPC || sys == EDQUOT                           ? "storage full"
-             : sys == EROFS || (!path.empty() && ReadOnlyMount(DirOf(path))) ? "data directory is read-only"
-                                                                              : "storage I/O error";
-      break;
-    case SQLITE_CANTOPEN:
-      // Creating the -wal or -shm file on a read-only mount fails without telling why.
-      if (sys == ENOSPC || sys == EDQUOT) kind = "storage full";
-      if (sys == EROFS || (!path.empty() && ReadOnlyMount(DirOf(path)))) kind = "data directory is read-only";
-      break;
-    default: break;
+  if (primary == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+    kind = "storage full";
+  } else if (primary == SQLITE_READONLY || sys == EROFS) {
+    kind = "data directory is read-only";
+  } else if (primary == SQLITE_IOERR) {
+    kind = "storage I/O error";
   }
   if (!kind) return Status::Internal(msg);
   std::string text = std::string(kind) + ": cannot write " + (path.empty() ? std::string("the database") : path) +
                      ": " + sqlite3_errmsg(db);
-  if (sys != 0 && (rc & 0xff) != SQLITE_FULL) text += " (" + std::string(std::strerror(sys)) + ")";
+  if (sys != 0 && primary != SQLITE_FULL) text += " (" + std::string(std::strerror(sys)) + ")";
   return InDataDir(Status::Storage(std::move(text)), path.empty() ? "" : DirOf(path));
 }
 

@@ -12,16 +12,35 @@
 #include <vector>
 
 #include "common/ids.h"
+#include "common/subprocess.h"
 
 namespace oak::testing {
 
 namespace {
 constexpr const char* kFiller = ".oak-test-filler";
+
+std::string TestPath(const std::string& name) {
+  const char* base = std::getenv("TMPDIR");
+  return std::string(base && *base ? base : "/tmp") + "/oak-test-" + name + "-" + RandomHex(4);
 }
 
+// Runs a tool; empty on success, else what went wrong.
+std::string Run(const std::vector<std::string>& argv, std::string* out = nullptr) {
+  CommandOptions o;
+  o.timeout = std::chrono::seconds(30);
+  auto r = RunCommand(argv, o);
+  if (!r.ok()) return r.status().message();
+  if (!r->ok()) return argv[0] + ": " + r->ErrorLine();
+  if (out) {
+    *out = r->out;
+    while (!out->empty() && (out->back() == '\n' || out->back() == ' ')) out->pop_back();
+  }
+  return "";
+}
+}  // namespace
+
 SmallFs::SmallFs(const std::string& name, int size_mb) : options_("size=" + std::to_string(size_mb) + "m,mode=0755") {
-  const char* base = std::getenv("TMPDIR");
-  path_ = std::string(base && *base ? base : "/tmp") + "/oak-test-" + name + "-" + RandomHex(4);
+  path_ = TestPath(name);
   std::error_code ec;
   std::filesystem::create_directories(path_, ec);
   if (ec) {
@@ -84,6 +103,52 @@ int64_t SmallFs::FreeBytes() const {
   struct statvfs st {};
   if (::statvfs(path_.c_str(), &st) != 0) return -1;
   return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+Ext4Fs::Ext4Fs(const std::string& name, int size_mb) : path_(TestPath(name)), image_(path_ + ".img") {
+  if (!FindExecutable("losetup") || !FindExecutable("mkfs.ext4")) {
+    error_ = "needs losetup and mkfs.ext4";
+    return;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(path_, ec);
+  int fd = ::open(image_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (ec || fd < 0 || ::ftruncate(fd, int64_t{size_mb} << 20) != 0) {
+    if (fd >= 0) ::close(fd);
+    error_ = "cannot create " + image_;
+    return;
+  }
+  ::close(fd);
+  if (error_ = Run({"mkfs.ext4", "-q", "-F", image_}); !error_.empty()) return;
+  if (error_ = Run({"losetup", "--find", "--show", image_}, &device_); !error_.empty()) return;
+  if (::mount(device_.c_str(), path_.c_str(), "ext4", MS_NOSUID | MS_NODEV, "errors=remount-ro") != 0) {
+    error_ = "cannot mount " + device_ + " on " + path_ + ": " + std::strerror(errno);
+    return;
+  }
+  mounted_ = true;
+}
+
+Ext4Fs::~Ext4Fs() {
+  if (mounted_ && ::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
+  // A device still busy (a lazy unmount) is detached by the kernel once free.
+  if (!device_.empty()) Run({"losetup", "--detach", device_});
+  ::unlink(image_.c_str());
+  ::rmdir(path_.c_str());
+}
+
+bool Ext4Fs::TriggerError() {
+  std::string dev = device_.substr(device_.rfind('/') + 1);
+  std::string knob = "/sys/fs/ext4/" + dev + "/trigger_fs_error";
+  int fd = ::open(knob.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) {
+    error_ = "cannot open " + knob + ": " + std::strerror(errno);
+    return false;
+  }
+  const char msg[] = "oak test: read-only data directory\n";
+  bool ok = ::write(fd, msg, sizeof msg - 1) > 0;
+  ::close(fd);
+  if (!ok) error_ = "cannot write " + knob;
+  return ok;
 }
 
 }  // namespace oak::testing

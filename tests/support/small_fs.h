@@ -38,4 +38,29 @@ class SmallFs {
   bool mounted_ = false;
 };
 
+// An ext4 file system in an image file on a loop device, mounted with errors=remount-ro. Needs
+// root, losetup and mkfs.ext4; ok() is false elsewhere. Tears down like SmallFs.
+class Ext4Fs {
+ public:
+  explicit Ext4Fs(const std::string& name, int size_mb = 32);
+  ~Ext4Fs();
+  Ext4Fs(const Ext4Fs&) = delete;
+  Ext4Fs& operator=(const Ext4Fs&) = delete;
+
+  bool ok() const { return mounted_; }
+  const std::string& error() const { return error_; }
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& leaf) const { return path_ + "/" + leaf; }
+
+  // Makes the kernel take the file system for damaged (ext4's trigger_fs_error): it turns
+  // read-only at once, under every open file too, and stays so until unmounted. This is how a
+  // data directory goes read-only under a running process: a plain `mount -o remount,ro` is
+  // refused (EBUSY) while a process holds a file open for writing, as every tier does.
+  bool TriggerError();
+
+ private:
+  std::string path_, image_, device_, error_;
+  bool mounted_ = false;
+};
+
 }  // namespace oak::testing
