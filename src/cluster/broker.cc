@@ -348,8 +348,12 @@ Status Broker::WriteAuthFiles() {
     acl += "\nuser " + user + "\n";
     for (const auto& r : c.rules) acl += std::string("topic ") + AccessWord(r.access) + " " + r.topic + "\n";
   }
-  OAK_RETURN_IF_ERROR(WriteFileAtomic(dir() + "/passwd", pw, 0600));
-  return WriteFileAtomic(dir() + "/acl", acl, 0600);
+  // The ACL first: if the password file then cannot be written (a full disk), a user the ACL knows
+  // but passwd does not cannot log in, and one passwd still knows has no topics left. Never the
+  // other way round (a user logged in with no rules, or rules for a user nobody removed).
+  Status s = WriteFileAtomic(dir() + "/acl", acl, 0600);
+  if (s.ok()) s = WriteFileAtomic(dir() + "/passwd", pw, 0600);
+  return InDataDir(std::move(s), opts_.data_dir);
 }
 
 Status Broker::WriteConfig() {

@@ -1,5 +1,7 @@
 #include "cluster/manager.h"
 
+#include <optional>
+
 #include <spdlog/spdlog.h>
 
 #include "cluster/node_protocol.h"
@@ -105,7 +107,11 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
 
   auto [it, fresh] = instances_.try_emplace(key);
   Instance& inst = it->second;
-  if (!fresh) Release(inst);
+  std::optional<Instance> before;  // an ended instance, kept in case the deploy cannot be stored
+  if (!fresh) {
+    Release(inst);
+    before = inst;
+  }
   AssignNode(inst, "");
   ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
   inst = Instance{};
@@ -113,9 +119,40 @@ Status Manager::Deploy(const std::string& job_id, int64_t number, const json& do
   inst.number = number;
   inst.job_name = job_name;
   inst.status = std::string(st::kClusterScheduled);
+  // The root takes the answer as a promise: the instance is on disk before it, and before its node
+  // hears of it. A write that fails (full or read-only disk) undoes the placement and answers the
+  // error, so the root tries again later.
+  hold_sends_ = true;
   Place(inst);
-  FlushUnsaved();  // the root takes the answer as a promise: the instance is on disk before it
+  hold_sends_ = false;
+  auto messages = std::move(held_sends_);
+  held_sends_.clear();
+  if (Status saved = FlushUnsaved(); !saved.ok()) {
+    Release(inst);
+    held_.erase(key);
+    AssignNode(inst, "");
+    if (before) {
+      std::string node_id = std::exchange(before->node_id, std::string());
+      inst = std::move(*before);
+      AssignNode(inst, node_id);
+    } else {
+      instances_.erase(it);
+      unsaved_.erase(key);
+    }
+    return saved;
+  }
+  for (auto& [topic, payload] : messages) Send(std::move(topic), std::move(payload));
   return Status::Ok();
+}
+
+void Manager::Send(std::string topic, std::string payload) {
+  if (hold_sends_) {
+    held_sends_.emplace_back(std::move(topic), std::move(payload));
+    return;
+  }
+  if (Status s = bus_.Publish(topic, payload); !s.ok())
+    spdlog::warn("msg=\"publish failed; the broker will get it on reconnect\" topic={} error=\"{}\"", topic,
+                 s.message());
 }
 
 void Manager::Place(Instance& inst, const std::string& why, const std::string& prefer) {
@@ -161,9 +198,7 @@ void Manager::PlaceOn(Instance& inst, NodeState& node, const Service& svc) {
   AssignNode(inst, node.rec.id);
   inst.publicip = node.desc.ip;
   SetStatus(inst, st::kNodeScheduled, "");
-  if (Status s = bus_.Publish("nodes/" + node.rec.id + "/control/deploy", *payload); !s.ok())
-    spdlog::warn("msg=\"deploy publish failed; the broker will get it on reconnect\" node={} error=\"{}\"",
-                 node.rec.id, s.message());
+  Send("nodes/" + node.rec.id + "/control/deploy", std::move(*payload));
 }
 
 Status Manager::Undeploy(const std::string& job_id, int64_t number) {
@@ -224,19 +259,21 @@ void Manager::Release(Instance& inst) {
 }
 
 void Manager::Persist(const Instance& inst) {
-  if (opts_.defer) {
-    bool first = unsaved_.empty();
-    unsaved_.insert({inst.job_id, inst.number});
-    if (first) opts_.defer([this] { FlushUnsaved(); });
+  unsaved_.insert({inst.job_id, inst.number});
+  if (!opts_.defer) {
+    (void)FlushUnsaved();
     return;
   }
-  Status s = store_.PutInstances({RowOf(inst)});
-  if (!s.ok()) spdlog::error("msg=\"cannot persist instance\" job_id={} instance={} error=\"{}\"", inst.job_id,
-                             inst.number, s.message());
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  opts_.defer([this] {
+    flush_scheduled_ = false;
+    (void)FlushUnsaved();
+  });
 }
 
-void Manager::FlushUnsaved() {
-  if (unsaved_.empty()) return;
+Status Manager::FlushUnsaved() {
+  if (unsaved_.empty()) return Status::Ok();
   std::vector<InstanceRow> rows;
   rows.reserve(unsaved_.size());
   for (const auto& k : unsaved_) {
@@ -244,9 +281,22 @@ void Manager::FlushUnsaved() {
     if (it == instances_.end()) continue;  // undeployed meanwhile: its row is already gone
     rows.push_back(RowOf(it->second));
   }
+  Status s = rows.empty() ? Status::Ok() : store_.PutInstances(rows);
+  if (!s.ok()) {
+    // Retried at every Tick while the disk stays full: logged at the first failure and then
+    // about every 10 s, not 4 times a second.
+    if (flush_failures_++ % 40 == 0)
+      spdlog::error("msg=\"cannot persist instances; kept in memory and retried\" count={} failures={} error=\"{}\"",
+                    rows.size(), flush_failures_, s.message());
+    return s;
+  }
+  flush_scheduled_ = false;  // nothing is left for a queued flush; the next change queues one
+  if (flush_failures_ > 0) {
+    spdlog::info("msg=\"instances persisted again\" count={} after_failures={}", rows.size(), flush_failures_);
+    flush_failures_ = 0;
+  }
   unsaved_.clear();
-  Status s = store_.PutInstances(rows);
-  if (!s.ok()) spdlog::error("msg=\"cannot persist instances\" count={} error=\"{}\"", rows.size(), s.message());
+  return Status::Ok();
 }
 
 void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {
@@ -309,6 +359,7 @@ void Manager::NodeLost(NodeState& node, const std::string& reason) {
 }
 
 void Manager::Tick() {
+  if (!unsaved_.empty() && !flush_scheduled_) (void)FlushUnsaved();  // left over from a failed write
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
   if (!swept_absent_ && clock_.NowMs() - started_ms_ >= opts_.placement_grace_ms) {
     // Nodes are loaded inactive and only a report makes them active, so a node that died while

@@ -99,7 +99,7 @@ class Manager {
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
-  void Flush() { FlushUnsaved(); }
+  Status Flush() { return FlushUnsaved(); }
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
 
@@ -131,7 +131,11 @@ class Manager {
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
   void Persist(const Instance& inst);
-  void FlushUnsaved();
+  // Writes the unsaved rows in one transaction. A failure (say, a full disk) keeps them unsaved:
+  // they are written with the next change or Tick.
+  Status FlushUnsaved();
+  // Publishes, or holds the message while Deploy has not yet stored what it announces.
+  void Send(std::string topic, std::string payload);
   void NodeLost(NodeState& node, const std::string& reason);
   // Fails the instance (its node is lost, or lost it) and places it again, on `prefer` if it qualifies.
   void Replace(Instance& inst, const NodeState& node, const std::string& reason, const std::string& prefer = "");
@@ -158,7 +162,11 @@ class Manager {
   std::map<std::string, std::string> job_ids_;     // job_name -> job_id
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
-  std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
+  std::set<InstanceKey> unsaved_;                  // changed since the last successful flush
+  bool flush_scheduled_ = false;                   // a deferred FlushUnsaved is queued
+  uint64_t flush_failures_ = 0;                    // consecutive failed flushes
+  bool hold_sends_ = false;                        // inside Deploy: Send queues in held_sends_
+  std::vector<std::pair<std::string, std::string>> held_sends_;
   std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
   std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
   std::map<std::string, std::set<InstanceKey>> on_node_;  // node id -> instances with that node_id
