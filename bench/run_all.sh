@@ -6,10 +6,11 @@
 # BUILD_DIR needs the targets oak, oak_scheduler_bench, oak_bench_deploy and oak_bench_broker_rate, and for the deploy benchmark with a
 # cluster also oak_bench_fake_cluster (built when OAK_BUILD_TESTS=ON).
 # BENCH_QUICK=1: short runs (scheduler: 0.05 s per case; root: 1,000 services, 3 s wrk runs;
-# real containers: 20 deploys, 20 s CPU windows).
-# BENCH_OUT_DIR=DIR: also write scheduler.json, root.json, placement.json and runc.json there.
-# The real-container benchmark (bench/node/runc_bench.py) needs root, runc, umoci, skopeo and
-# docker-registry; without them it says so and is skipped.
+# chaos: 30 nodes, 300 instances, 40 s; real containers: 20 deploys, 20 s CPU windows, 4 node kills).
+# BENCH_OUT_DIR=DIR: also write scheduler.json, root.json, placement.json, chaos.json, runc.json and
+# crash.json there.
+# The real-container benchmarks (bench/node/runc_bench.py, bench/node/crash_bench.py) need root, runc,
+# umoci, skopeo and docker-registry; without them they say so and are skipped.
 # BENCH_MAX_WAIT=S: wait at most S seconds (default 180) for a quiet machine before starting.
 set -euo pipefail
 
@@ -59,9 +60,21 @@ args=("$BUILD")
 python3 "$HERE/cluster/placement_bench.py" "${args[@]}" || status=1
 
 echo
+echo "== failure handling under chaos: bench/cluster/chaos_bench.py"
+args=("$BUILD")
+[[ -n $OUT ]] && args+=(--json "$OUT/chaos.json")
+python3 "$HERE/cluster/chaos_bench.py" "${args[@]}" || status=1
+
+echo
 echo "== real containers: bench/node/runc_bench.py"
 args=("$BUILD")
 [[ -n $OUT ]] && args+=(--json "$OUT/runc.json")
 python3 "$HERE/node/runc_bench.py" "${args[@]}" || status=1
+
+echo
+echo "== node crash with real containers: bench/node/crash_bench.py"
+args=("$BUILD")
+[[ -n $OUT ]] && args+=(--json "$OUT/crash.json")
+python3 "$HERE/node/crash_bench.py" "${args[@]}" || status=1
 
 exit $status

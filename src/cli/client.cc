@@ -19,6 +19,7 @@ Code CodeOf(unsigned http_status) {
     case 502:
     case 503:
     case 504: return Code::kUnavailable;
+    case 507: return Code::kStorage;
     default: return http_status < 500 ? Code::kInvalid : Code::kInternal;
   }
 }

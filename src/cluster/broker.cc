@@ -248,6 +248,8 @@ void Broker::Supervise() {
     if (s.ok()) s = Spawn();
     if (s.ok()) {
       ++restarts_;
+      spdlog::info("msg=\"mqtt broker up\" pid={} listen={}:{} restarts={}", pid_, opts_.listen_host, opts_.port,
+                   restarts_);
     } else {
       spdlog::error("msg=\"mqtt broker restart failed\" error=\"{}\"", s.ToString());
       restart_at_ = now + backoff_;
@@ -346,8 +348,12 @@ Status Broker::WriteAuthFiles() {
     acl += "\nuser " + user + "\n";
     for (const auto& r : c.rules) acl += std::string("topic ") + AccessWord(r.access) + " " + r.topic + "\n";
   }
-  OAK_RETURN_IF_ERROR(WriteFileAtomic(dir() + "/passwd", pw, 0600));
-  return WriteFileAtomic(dir() + "/acl", acl, 0600);
+  // The ACL first: if the password file then cannot be written (a full disk), a user the ACL knows
+  // but passwd does not cannot log in, and one passwd still knows has no topics left. Never the
+  // other way round (a user logged in with no rules, or rules for a user nobody removed).
+  Status s = WriteFileAtomic(dir() + "/acl", acl, 0600);
+  if (s.ok()) s = WriteFileAtomic(dir() + "/passwd", pw, 0600);
+  return InDataDir(std::move(s), opts_.data_dir);
 }
 
 Status Broker::WriteConfig() {

@@ -107,6 +107,8 @@ asio::awaitable<HttpResponse> ClusterApi::RegisterNode(HttpRequest& req) {
     Status s = co_await AddCredentials(&spec);
     if (!s.ok()) {
       spdlog::error("msg=\"cannot add node credentials to the broker\" node={} error=\"{}\"", id, s.message());
+      // A full or read-only data directory keeps its own message and code (507).
+      if (s.code() == Code::kStorage) co_return HttpResponse::Error(507, s.message() + "; the node was not added to the broker");
       co_return HttpResponse::Error(503, "broker: cannot add the node's credentials: " + s.message());
     }
   }

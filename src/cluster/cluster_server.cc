@@ -185,6 +185,12 @@ int RunCluster(const ClusterOptions& o) {
   mqtt.OnConnect([&](bool ok, const std::string& reason) {
     if (ok) spdlog::info("msg=\"connected to the broker\" host={} port={}", mopts.host, mopts.port);
     else spdlog::warn("msg=\"broker refused the connection\" reason=\"{}\"", reason);
+    if (ok) nodes.SetBrokerConnected(true);
+  });
+  mqtt.OnDisconnect([&](bool unexpected) {
+    if (!unexpected) return;
+    spdlog::warn("msg=\"lost the broker connection; node silence is not counted until it is back\"");
+    nodes.SetBrokerConnected(false);
   });
   // Periodic reports are superseded by the next one: QoS 0 to the cluster halves the broker's work
   // for them. Instance events and wills must not be lost: QoS 1.

@@ -1,6 +1,8 @@
 #include "cluster/manager.h"
 
 #include <algorithm>
+#include <optional>
+#include <utility>
 
 #include <spdlog/spdlog.h>
 
@@ -32,19 +34,21 @@ Manager::Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock
 
 Manager::Service Manager::MakeService(const std::string& doc_text, const json& doc, std::string job_name,
                                       scheduler::Request req) {
-  Service svc{std::hash<std::string>{}(doc_text), std::move(job_name), req.virtualization, std::move(req), OneShot(doc), {}, {}};
+  Service svc{std::hash<std::string>{}(doc_text), std::move(job_name), req.virtualization, std::move(req), OneShot(doc),
+              {}, {}};
   // The payload is the document with the instance's number: rendered once with a marker number
-  // and cut there, so that each deploy only joins three strings (same bytes as a full dump).
+  // and cut there, so that each deploy only joins three strings (the same bytes as a full dump).
   constexpr int64_t kMarker = 987'654'321'987'654'321;
+  const std::string number = std::to_string(kMarker);
   json with = doc;
   with["instance_number"] = kMarker;
   std::string text = with.dump(-1, ' ', false, json::error_handler_t::replace);
-  const std::string marker = "\"instance_number\":" + std::to_string(kMarker);
+  const std::string marker = "\"instance_number\":" + number;
   size_t at = text.find(marker);
   if (at != std::string::npos && text.find(marker, at + 1) == std::string::npos) {
-    at += marker.size() - std::to_string(kMarker).size();
+    at += marker.size() - number.size();
     svc.payload_head = text.substr(0, at);
-    svc.payload_tail = text.substr(at + std::to_string(kMarker).size());
+    svc.payload_tail = text.substr(at + number.size());
   }
   return svc;
 }
@@ -85,6 +89,7 @@ Status Manager::Load() {
     if (inst.node_id.empty() && inst.status == st::kClusterScheduled) held_.insert(key);
     if (inst.restart_at_ms > 0) restarting_.insert(key);
     if (inst.restarts > 0) crashed_.insert(key);
+    if (!inst.node_id.empty()) on_node_[inst.node_id].insert(key);
     instances_.emplace(key, std::move(inst));
   }
   spdlog::info("msg=\"state loaded\" services={} instances={} nodes={}", services_.size(), instances_.size(),
@@ -103,14 +108,13 @@ Result<const Manager::Service*> Manager::AcceptService(const std::string& job_id
   if (!req.ok()) return req.status();
   if (auto other = job_ids_.find(job_name); other != job_ids_.end() && other->second != job_id)
     return Status::Conflict("job_name: already used by service " + other->second);
-  // The stored document is the one without a number (the batched hand-over sends it so; the
-  // single form's number is dropped), so both forms store, and compare, the same text.
+  // Stored without a number (the batched hand-over sends it so; the single form's is dropped), so
+  // that every instance of a service brings the same text and it is written once.
   json bare = doc;
   bare.erase("instance_number");
   std::string doc_text = bare.dump(-1, ' ', false, json::error_handler_t::replace);
-  size_t doc_hash = std::hash<std::string>{}(doc_text);
   auto svc = services_.find(job_id);
-  if (svc == services_.end() || svc->second.doc_hash != doc_hash) {
+  if (svc == services_.end() || svc->second.doc_hash != std::hash<std::string>{}(doc_text)) {
     OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, doc_text}));
     svc = services_.insert_or_assign(job_id, MakeService(doc_text, bare, job_name, std::move(*req))).first;
   }
@@ -118,40 +122,26 @@ Result<const Manager::Service*> Manager::AcceptService(const std::string& job_id
   return &svc->second;
 }
 
-void Manager::DeployOne(const std::string& job_id, int64_t number, const Service& svc) {
-  auto key = InstanceKey{job_id, number};
-  // A DEAD instance waiting for its restart is alive for the root: the restart is on its way.
-  if (auto it = instances_.find(key);
-      it != instances_.end() && !model::IsSchedulingFailure(it->second.status) && it->second.status != st::kFailed &&
-      (it->second.status != st::kDead || it->second.restart_at_ms > 0)) {
-    if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
-    return;
-  }
-  auto [it, fresh] = instances_.try_emplace(key);
-  Instance& inst = it->second;
-  if (!fresh) {
-    Release(inst);
-    awaiting_.erase({inst.updated_ms, key});
-  }
-  ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
-  inst = Instance{};
-  inst.job_id = job_id;
-  inst.number = number;
-  inst.job_name = svc.job_name;
-  inst.status = std::string(st::kClusterScheduled);
-  Place(inst);
-}
-
 Status Manager::Deploy(const std::string& job_id, int64_t number, const json& doc) {
   if (number < 0) return Status::Invalid("instance_number: must not be negative");
   std::vector<DeployJob> one{{job_id, &doc, {number}}};
-  auto r = DeployBatch(one);
-  return r[0][0];
+  return DeployBatch(one)[0][0];
 }
 
 std::vector<std::vector<Status>> Manager::DeployBatch(const std::vector<DeployJob>& jobs) {
   std::vector<std::vector<Status>> out(jobs.size());
-  std::vector<std::pair<size_t, size_t>> accepted;  // (job, index) whose row the flush writes
+  // What a deploy replaced, to be put back should the write fail: an ended instance, or nothing.
+  struct Placed {
+    size_t job, index;
+    InstanceKey key;
+    std::optional<Instance> before;
+  };
+  std::vector<Placed> placed;
+  std::vector<std::pair<size_t, size_t>> repeated;  // already placed or running: answered OK
+  // The root takes the answer as a promise: the instances are on disk before it, and before their
+  // nodes hear of them. A write that fails (full or read-only disk) undoes the placements and
+  // answers the error, so the root tries again later.
+  hold_sends_ = true;
   for (size_t j = 0; j < jobs.size(); ++j) {
     const DeployJob& job = jobs[j];
     out[j].assign(job.numbers.size(), Status::Ok());
@@ -160,18 +150,79 @@ std::vector<std::vector<Status>> Manager::DeployBatch(const std::vector<DeployJo
     for (size_t i = 0; i < job.numbers.size(); ++i) {
       if (!svc.ok()) {
         out[j][i] = svc.status();
-      } else if (job.numbers[i] < 0) {
-        out[j][i] = Status::Invalid("instance_number: must not be negative");
-      } else {
-        DeployOne(job.job_id, job.numbers[i], **svc);
-        accepted.emplace_back(j, i);
+        continue;
       }
+      if (job.numbers[i] < 0) {
+        out[j][i] = Status::Invalid("instance_number: must not be negative");
+        continue;
+      }
+      auto key = InstanceKey{job.job_id, job.numbers[i]};
+      // A DEAD instance waiting for its restart is alive for the root: the restart is on its way.
+      if (auto it = instances_.find(key);
+          it != instances_.end() && !model::IsSchedulingFailure(it->second.status) &&
+          it->second.status != st::kFailed && (it->second.status != st::kDead || it->second.restart_at_ms > 0)) {
+        if (on_change_) on_change_(key);  // the root may have missed the last status: tell it again
+        repeated.emplace_back(j, i);
+        continue;
+      }
+      auto [it, fresh] = instances_.try_emplace(key);
+      Instance& inst = it->second;
+      Placed p{j, i, key, std::nullopt};
+      if (!fresh) {
+        Release(inst);
+        awaiting_.erase({inst.updated_ms, key});
+        p.before = inst;
+      }
+      AssignNode(inst, "");
+      ForgetRestarts(key);  // a deploy of an ended instance starts it afresh, with no crash count
+      inst = Instance{};
+      inst.job_id = job.job_id;
+      inst.number = job.numbers[i];
+      inst.job_name = (*svc)->job_name;
+      inst.status = std::string(st::kClusterScheduled);
+      Place(inst);
+      placed.push_back(std::move(p));
     }
   }
-  // The root takes the answer as a promise: the instances are on disk before it.
-  if (Status s = FlushUnsaved(); !s.ok())
-    for (auto [j, i] : accepted) out[j][i] = Status::Unavailable("cluster store: " + s.message());
+  hold_sends_ = false;
+  auto messages = std::move(held_sends_);
+  held_sends_.clear();
+  Status saved = FlushUnsaved();
+  if (!saved.ok()) {
+    for (auto p = placed.rbegin(); p != placed.rend(); ++p) {
+      auto it = instances_.find(p->key);
+      Instance& inst = it->second;
+      Release(inst);
+      held_.erase(p->key);
+      awaiting_.erase({inst.updated_ms, p->key});
+      AssignNode(inst, "");
+      if (p->before) {
+        std::string node_id = std::exchange(p->before->node_id, std::string());
+        inst = std::move(*p->before);
+        AssignNode(inst, node_id);
+      } else {
+        instances_.erase(it);
+        unsaved_.erase(p->key);
+      }
+      out[p->job][p->index] = saved;
+    }
+    // An instance answered as already placed may be one whose row still waits for this write.
+    for (auto [j, i] : repeated)
+      if (unsaved_.count({jobs[j].job_id, jobs[j].numbers[i]})) out[j][i] = saved;
+    return out;
+  }
+  for (auto& [topic, payload] : messages) Send(std::move(topic), std::move(payload));
   return out;
+}
+
+void Manager::Send(std::string topic, std::string payload) {
+  if (hold_sends_) {
+    held_sends_.emplace_back(std::move(topic), std::move(payload));
+    return;
+  }
+  if (Status s = bus_.Publish(topic, payload); !s.ok())
+    spdlog::warn("msg=\"publish failed; the broker will get it on reconnect\" topic={} error=\"{}\"", topic,
+                 s.message());
 }
 
 void Manager::Place(Instance& inst, const std::string& why, const std::string& prefer) {
@@ -217,12 +268,10 @@ void Manager::PlaceOn(Instance& inst, NodeState& node, const Service& svc) {
   }
   nodes_.Allocate(node, svc.req);
   inst.allocated = true;
-  inst.node_id = node.rec.id;
+  AssignNode(inst, node.rec.id);
   inst.publicip = node.desc.ip;
   SetStatus(inst, st::kNodeScheduled, "");
-  if (Status s = bus_.Publish("nodes/" + node.rec.id + "/control/deploy", *payload); !s.ok())
-    spdlog::warn("msg=\"deploy publish failed; the broker will get it on reconnect\" node={} error=\"{}\"",
-                 node.rec.id, s.message());
+  Send("nodes/" + node.rec.id + "/control/deploy", std::move(*payload));
 }
 
 Status Manager::Undeploy(const std::string& job_id, int64_t number) {
@@ -242,6 +291,7 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
     held_.erase(it->first);
     ForgetRestarts(it->first);  // an undeploy during the back-off cancels the restart
     awaiting_.erase({inst.updated_ms, it->first});
+    AssignNode(inst, "");
     instances_.erase(it);
   }
   bool any_left = false;
@@ -257,10 +307,13 @@ Status Manager::Undeploy(const std::string& job_id, int64_t number) {
 }
 
 void Manager::SetStatus(Instance& inst, std::string_view status, std::string detail) {
-  // A crash loop stays visible while the instance runs again.
-  if (inst.restarts > 0 && OccupiesNode(status))
-    detail = "restarted " + std::to_string(inst.restarts) + (inst.restarts == 1 ? " time" : " times") +
-             "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
+  // A crash loop, and a move off a lost node, stay visible while the instance runs again.
+  if (OccupiesNode(status)) {
+    if (!inst.moved_from.empty()) detail = inst.moved_from + (detail.empty() ? "" : "; " + detail);
+    if (inst.restarts > 0)
+      detail = "restarted " + std::to_string(inst.restarts) + (inst.restarts == 1 ? " time" : " times") +
+               "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
+  }
   if (inst.status == status && inst.detail == detail) return;
   if (status == st::kRunning && inst.status != st::kRunning) inst.running_since_ms = clock_.NowMs();
   if (inst.status == st::kNodeScheduled) awaiting_.erase({inst.updated_ms, {inst.job_id, inst.number}});
@@ -282,18 +335,17 @@ void Manager::Release(Instance& inst) {
 }
 
 void Manager::Persist(const Instance& inst) {
-  if (opts_.defer) {
-    // A flush is posted by the first change after the last flush, or after one that failed (its
-    // rows stayed in unsaved_).
-    const bool post = unsaved_.empty() || flush_failed_;
-    flush_failed_ = false;
-    unsaved_.insert({inst.job_id, inst.number});
-    if (post) opts_.defer([this] { (void)FlushUnsaved(); });
+  unsaved_.insert({inst.job_id, inst.number});
+  if (!opts_.defer) {
+    (void)FlushUnsaved();
     return;
   }
-  Status s = store_.PutInstances({RowOf(inst)});
-  if (!s.ok()) spdlog::error("msg=\"cannot persist instance\" job_id={} instance={} error=\"{}\"", inst.job_id,
-                             inst.number, s.message());
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  opts_.defer([this] {
+    flush_scheduled_ = false;
+    (void)FlushUnsaved();
+  });
 }
 
 Status Manager::FlushUnsaved() {
@@ -305,15 +357,22 @@ Status Manager::FlushUnsaved() {
     if (it == instances_.end()) continue;  // undeployed meanwhile: its row is already gone
     rows.push_back(RowOf(it->second));
   }
-  Status s = store_.PutInstances(rows);
+  Status s = rows.empty() ? Status::Ok() : store_.PutInstances(rows);
   if (!s.ok()) {
-    // Kept for the next flush (the next change, or the root's retry of a deploy).
-    spdlog::error("msg=\"cannot persist instances\" count={} error=\"{}\"", rows.size(), s.message());
-    flush_failed_ = true;
+    // Retried at every Tick while the disk stays full: logged at the first failure and then
+    // about every 10 s, not 4 times a second.
+    if (flush_failures_++ % 40 == 0)
+      spdlog::error("msg=\"cannot persist instances; kept in memory and retried\" count={} failures={} error=\"{}\"",
+                    rows.size(), flush_failures_, s.message());
     return s;
   }
+  flush_scheduled_ = false;  // nothing is left for a queued flush; the next change queues one
+  if (flush_failures_ > 0) {
+    spdlog::info("msg=\"instances persisted again\" count={} after_failures={}", rows.size(), flush_failures_);
+    flush_failures_ = 0;
+  }
   unsaved_.clear();
-  return s;
+  return Status::Ok();
 }
 
 void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {
@@ -337,16 +396,40 @@ const Instance* Manager::Find(const InstanceKey& k) const {
   return it == instances_.end() ? nullptr : &it->second;
 }
 
+void Manager::AssignNode(Instance& inst, const std::string& node_id) {
+  if (inst.node_id == node_id) return;
+  const InstanceKey key{inst.job_id, inst.number};
+  if (auto it = on_node_.find(inst.node_id); it != on_node_.end()) {
+    it->second.erase(key);
+    if (it->second.empty()) on_node_.erase(it);
+  }
+  inst.node_id = node_id;
+  if (!node_id.empty()) on_node_[node_id].insert(key);
+}
+
+std::vector<Instance*> Manager::OnNode(const std::string& node_id) {
+  std::vector<Instance*> out;
+  auto it = on_node_.find(node_id);
+  if (it == on_node_.end()) return out;
+  for (const InstanceKey& k : it->second)
+    if (auto inst = instances_.find(k); inst != instances_.end()) out.push_back(&inst->second);
+  return out;
+}
+
+void Manager::Replace(Instance& inst, const NodeState& node, const std::string& reason, const std::string& prefer) {
+  std::string why = "node " + node.rec.name + " lost: " + reason;
+  SetStatus(inst, st::kFailed, why);  // releases its share of the node while node_id still names it
+  AssignNode(inst, "");
+  inst.missing_reports = 0;
+  inst.moved_from = "moved from node " + node.rec.name + " (" + reason + ")";
+  Place(inst, why, prefer);
+}
+
 void Manager::NodeLost(NodeState& node, const std::string& reason) {
   std::vector<Instance*> lost;
-  for (auto& [k, inst] : instances_)
-    if (inst.node_id == node.rec.id && OccupiesNode(inst.status)) lost.push_back(&inst);
-  for (Instance* inst : lost) {
-    std::string why = "node " + node.rec.name + " lost: " + reason;
-    SetStatus(*inst, st::kFailed, why);
-    inst->node_id.clear();
-    Place(*inst, why);
-  }
+  for (Instance* inst : OnNode(node.rec.id))
+    if (OccupiesNode(inst->status)) lost.push_back(inst);
+  for (Instance* inst : lost) Replace(*inst, node, reason);
   if (!lost.empty())
     spdlog::warn("msg=\"rescheduled instances of a lost node\" node={} count={}", node.rec.id, lost.size());
 }
@@ -361,7 +444,15 @@ void Manager::Tick() {
   constexpr int64_t kAwaitForgetMs = 10'000;
   while (!awaiting_.empty() && clock_.NowMs() - awaiting_.begin()->first > kAwaitForgetMs)
     awaiting_.erase(awaiting_.begin());
+  if (!unsaved_.empty() && !flush_scheduled_) (void)FlushUnsaved();  // left over from a failed write
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
+  if (!swept_absent_ && clock_.NowMs() - started_ms_ >= opts_.placement_grace_ms) {
+    // Nodes are loaded inactive and only a report makes them active, so a node that died while
+    // the cluster was down would hold its instances forever: the liveness check sees active nodes.
+    swept_absent_ = true;
+    for (NodeState* n : nodes_.Nodes())
+      if (!n->active) NodeLost(*n, "no report since the cluster started");
+  }
   if (!held_.empty()) RetryHeld();
   if (!restarting_.empty() || !crashed_.empty()) RunRestarts();
 }

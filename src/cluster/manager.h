@@ -50,6 +50,10 @@ struct Instance {
   std::string last_exit{};     // the runtime's reason for the last crash
   int64_t restart_at_ms = 0;   // a restart is due at this time; 0 = none pending
   int64_t running_since_ms = 0;  // in memory: when it last became RUNNING
+  // Why it runs where it runs, when that is not where it was first placed ("moved from node w1:
+  // connection lost"); kept in status_detail while it occupies a node. In memory only.
+  std::string moved_from{};
+  int64_t missing_reports = 0;  // consecutive reports of its node that did not list it
 };
 
 struct ManagerOptions {
@@ -59,7 +63,7 @@ struct ManagerOptions {
   int64_t placement_grace_ms = 10'000;
   // Runs a function later on the same thread (the cluster: 20 ms later, on the event loop). When
   // set, instance rows changed meanwhile are written in one transaction then; unset (tests), each
-  // change is written at once. Deploys are written before DeployBatch returns either way.
+  // change is written at once. Deploys are written before their answer either way.
   std::function<void(std::function<void()>)> defer;
   // Restart policy: an instance that ends DEAD is deployed again after restart_backoff_ms, doubling
   // per consecutive crash up to restart_backoff_max_ms. restart_reset_ms RUNNING forgets the crashes.
@@ -78,8 +82,7 @@ class Manager {
   Status Load();
 
   // The root's deploy of one instance with its service document. Idempotent: an instance already
-  // placed or running is left alone. Invalid documents -> kInvalid naming the field. The instance
-  // is on disk when this returns OK.
+  // placed or running is left alone. Invalid documents -> kInvalid naming the field.
   Status Deploy(const std::string& job_id, int64_t number, const nlohmann::json& doc);
   // Instances of one service handed over together (the root's batched hand-over).
   struct DeployJob {
@@ -88,9 +91,14 @@ class Manager {
     std::vector<int64_t> numbers;
   };
   // Deploy for many instances of several services: each document is checked once, and every
-  // accepted instance is written in one transaction before this returns. One Status per number of
-  // each job, in order; a failed write fails every instance that waited for it (kUnavailable).
+  // accepted instance is written in one transaction before any node hears of it and before this
+  // returns. One Status per number of each job, in order. A failed write undoes the batch's
+  // placements and fails every instance that waited for it with the store's error.
   std::vector<std::vector<Status>> DeployBatch(const std::vector<DeployJob>& jobs);
+  // How long the oldest deploy sent to a node in this run has waited for the node's first event
+  // (0: none waits). The cluster's intake slows down while this grows (ClusterApi), so that a burst
+  // cannot queue more work at the nodes than they and this loop keep up with.
+  int64_t AwaitingNodeAgeMs() const;
   // Removes the instance (-1: all of the service's); kNotFound when there was none.
   Status Undeploy(const std::string& job_id, int64_t number);
 
@@ -103,15 +111,10 @@ class Manager {
   // Called after an instance's status, node or address changed.
   void OnChange(std::function<void(const InstanceKey&)> fn) { on_change_ = std::move(fn); }
 
-  // How long the oldest deploy sent to a node in this run has waited for the node's first event
-  // (0: none waits). The cluster's intake slows down while this grows (ClusterApi), so that a burst
-  // cannot queue more work at the nodes than they and this loop keep up with.
-  int64_t AwaitingNodeAgeMs() const;
-
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
-  void Flush() { (void)FlushUnsaved(); }
+  Status Flush() { return FlushUnsaved(); }
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
 
@@ -133,10 +136,8 @@ class Manager {
   };
   static Service MakeService(const std::string& doc_text, const nlohmann::json& doc, std::string job_name,
                              scheduler::Request req);
-  // Checks the document and records the service; then DeployOne for each instance.
+  // Checks the document and records the service (stored when its text changed).
   Result<const Service*> AcceptService(const std::string& job_id, const nlohmann::json& doc);
-  // Places one instance; its row waits in unsaved_ for the caller's FlushUnsaved.
-  void DeployOne(const std::string& job_id, int64_t number, const Service& svc);
 
   // `why` prefixes the failure detail (e.g. why the instance needed a new place). A `prefer`red node
   // that is active and still qualifies is taken without asking the scheduler to rank the others.
@@ -151,9 +152,18 @@ class Manager {
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
   void Persist(const Instance& inst);
-  // Writes unsaved_ in one transaction; on failure the rows stay unsaved for the next flush.
+  // Writes the unsaved rows in one transaction. A failure (say, a full disk) keeps them unsaved:
+  // they are written with the next change or Tick.
   Status FlushUnsaved();
+  // Publishes, or holds the message while Deploy has not yet stored what it announces.
+  void Send(std::string topic, std::string payload);
   void NodeLost(NodeState& node, const std::string& reason);
+  // Fails the instance (its node is lost, or lost it) and places it again, on `prefer` if it qualifies.
+  void Replace(Instance& inst, const NodeState& node, const std::string& reason, const std::string& prefer = "");
+  // Every change of an instance's node goes through here, so that on_node_ stays exact.
+  void AssignNode(Instance& inst, const std::string& node_id);
+  std::vector<Instance*> OnNode(const std::string& node_id);
+  void FindMissing(NodeState& node);  // manager_reports.cc
   void RetryHeld();
   void SendDelete(const std::string& node_id, const std::string& job_name, int64_t number);
   Instance* FindByName(const std::string& job_name, int64_t number);
@@ -173,11 +183,16 @@ class Manager {
   std::map<std::string, std::string> job_ids_;     // job_name -> job_id
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
-  std::set<InstanceKey> unsaved_;                  // changed since the last flush (deferred mode)
-  bool flush_failed_ = false;                      // the last flush failed: the next change posts one
+  std::set<InstanceKey> unsaved_;                  // changed since the last successful flush
+  bool flush_scheduled_ = false;                   // a deferred FlushUnsaved is queued
+  uint64_t flush_failures_ = 0;                    // consecutive failed flushes
+  bool hold_sends_ = false;                        // inside Deploy: Send queues in held_sends_
+  std::vector<std::pair<std::string, std::string>> held_sends_;
   std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
   std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
   std::set<std::pair<int64_t, InstanceKey>> awaiting_;  // NODE_SCHEDULED since (updated_ms), this run
+  std::map<std::string, std::set<InstanceKey>> on_node_;  // node id -> instances with that node_id
+  bool swept_absent_ = false;  // nodes that never reported since the start were counted lost
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;
 };

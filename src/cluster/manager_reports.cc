@@ -55,14 +55,39 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
           nodes_.Allocate(node, svc->second.req);
           inst->allocated = true;
         }
-        inst->node_id = node.rec.id;
+        AssignNode(*inst, node.rec.id);
         inst->publicip = node.desc.ip;
         held_.erase({inst->job_id, inst->number});
+        inst->moved_from.clear();  // back where it was
         SetStatus(*inst, ri.status, "");
       }
     }
   }
+  if (listed) FindMissing(node);
   if (revived && !held_.empty()) RetryHeld();
+}
+
+void Manager::FindMissing(NodeState& node) {
+  // A report lists all the node holds. An instance the cluster has RUNNING there (or past its
+  // CREATING) that two reports in a row leave out is gone (the node lost its state, e.g. it was
+  // restarted from scratch while the cluster was away): it is deployed again. Two, because a
+  // report captured just before a deploy may arrive after the deploy's first events.
+  std::set<std::pair<std::string_view, int64_t>> listed;
+  for (const ReportedInstance& ri : node.reported) listed.emplace(ri.job_name, ri.instance);
+  std::vector<Instance*> gone;
+  for (Instance* inst : OnNode(node.rec.id)) {
+    const bool started = inst->status == st::kCreating || inst->status == st::kCreated || inst->status == st::kRunning;
+    if (!started || listed.count({inst->job_name, inst->number})) {
+      inst->missing_reports = 0;
+      continue;
+    }
+    if (++inst->missing_reports >= 2) gone.push_back(inst);
+  }
+  for (Instance* inst : gone) {
+    spdlog::warn("msg=\"node no longer runs an instance; deploying it again\" node={} job={} instance={}", node.rec.id,
+                 inst->job_name, inst->number);
+    Replace(*inst, node, "it no longer runs the instance", node.rec.id);
+  }
 }
 
 void Manager::OnJob(NodeState& node, std::string_view payload) {

@@ -53,8 +53,8 @@ void Manager::RestartNow(Instance& inst) {
   crashed_.insert(key);
   // Placed afresh: its old node is only a preference now, and events about the old run from a
   // node it no longer lives on are dropped.
-  std::string prefer = std::move(inst.node_id);
-  inst.node_id.clear();
+  std::string prefer = inst.node_id;
+  AssignNode(inst, "");
   Place(inst, inst.last_exit, prefer);
   if (inst.node_id != prefer)
     spdlog::info("msg=\"restarted instance moved\" job={} instance={} from={} to=\"{}\" status={}", inst.job_name,

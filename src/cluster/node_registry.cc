@@ -126,9 +126,22 @@ bool NodeRegistry::MarkInactive(NodeState& n, const std::string& reason) {
   return true;
 }
 
+void NodeRegistry::SetBrokerConnected(bool up) {
+  constexpr int64_t kNodeReconnectMaxMs = 10'000;
+  const int64_t now = clock_.NowMs();
+  if (!up && broker_up_) broker_down_since_ms_ = now;
+  if (up && !broker_up_) {
+    excused_until_ms_ = now + std::min(now - broker_down_since_ms_, kNodeReconnectMaxMs);
+    for (NodeState* n : order_)
+      if (n->active) n->last_report_ms = std::max(n->last_report_ms, now);
+  }
+  broker_up_ = up;
+}
+
 std::vector<NodeState*> NodeRegistry::CheckLiveness() {
   std::vector<NodeState*> out;
   int64_t now = clock_.NowMs();
+  if (!broker_up_ || now < excused_until_ms_) return out;
   for (NodeState* n : order_) {
     if (n->active && now - n->last_report_ms > timeout_ms_) {
       MarkInactive(*n, "no report for " + std::to_string((now - n->last_report_ms) / 1000) + " s");

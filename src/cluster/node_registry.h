@@ -62,8 +62,13 @@ class NodeRegistry {
   bool ApplyReport(NodeState& n, NodeReport report);
   // Marks the node inactive at once (last will, or silence); answers false if it already was.
   bool MarkInactive(NodeState& n, const std::string& reason);
-  // Nodes silent for longer than the timeout, now marked inactive.
+  // Nodes silent for longer than the timeout, now marked inactive. None while the cluster's own
+  // broker connection is down: their silence is then ours, not theirs.
   std::vector<NodeState*> CheckLiveness();
+  // The cluster's broker connection went down or came back. Coming back gives every active node a
+  // whole timeout to report again, plus as long as the outage lasted (at most 10 s, the nodes'
+  // longest reconnect back-off): nodes retry with growing delays while the broker is away.
+  void SetBrokerConnected(bool up);
 
   // An instance placed on / gone from the node: its needs and published host ports. Allocate also
   // reserves until reports catch up.
@@ -87,6 +92,9 @@ class NodeRegistry {
   Store& store_;
   const Clock& clock_;
   int64_t timeout_ms_;
+  bool broker_up_ = true;
+  int64_t broker_down_since_ms_ = 0;
+  int64_t excused_until_ms_ = 0;  // no node counts as silent before this time
   std::map<std::string, std::unique_ptr<NodeState>> nodes_;  // by id
   std::map<std::string, NodeState*> by_name_;
   std::vector<NodeState*> order_;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <utility>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -107,6 +108,13 @@ asio::awaitable<Result<unsigned>> RootLink::Post(std::string target, std::string
     secret_.clear();
   } else if (res->status / 100 != 2) {
     spdlog::warn("msg=\"root refused a report\" status={} body=\"{}\"", res->status, res->body.substr(0, 300));
+  } else if (res->body.find("\"resync\"") != std::string::npos) {
+    auto answer = json::parse(res->body, nullptr, false);
+    if (answer.is_object() && answer.value("resync", false)) {
+      spdlog::info("msg=\"root asks for every instance\"");
+      resync_wanted_ = true;
+      wake_.cancel();
+    }
   }
   co_return res->status;
 }
@@ -242,6 +250,7 @@ asio::awaitable<void> RootLink::Run() {
       registered_this_run_ = true;
       beats = 0;  // a fresh registration gets the full list first
     }
+    if (std::exchange(resync_wanted_, false)) beats = 0;
     bool full = beats % std::max(1, opts_.full_sync_every) == 0;
     std::set<InstanceKey> pending;
     pending.swap(dirty_);

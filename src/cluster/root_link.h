@@ -85,6 +85,9 @@ class RootLink {
   bool registered_this_run_ = false;
   int sent_active_nodes_ = -1;  // in the last heartbeat
   bool root_reachable_ = true;  // for logging transitions only
+  // The root had counted this cluster lost and may have moved instances away: the next heartbeat
+  // lists every instance, so that the root can name those that now live elsewhere.
+  bool resync_wanted_ = false;
   boost::asio::steady_timer wake_;       // heartbeat timer
   boost::asio::steady_timer push_timer_;
   HttpPool pool_;  // one kept-alive connection to the root

@@ -69,7 +69,10 @@ class SqliteStore final : public Store {
   }
 
   Status PutService(const ServiceDoc& d) override {
-    PREPARE(s, "INSERT OR REPLACE INTO services(job_id, job_name, doc) VALUES(?, ?, ?)");
+    // An upsert, not INSERT OR REPLACE: REPLACE deletes the old row, and ON DELETE CASCADE with it
+    // every instance stored under the service.
+    PREPARE(s, "INSERT INTO services(job_id, job_name, doc) VALUES(?, ?, ?) "
+               "ON CONFLICT(job_id) DO UPDATE SET job_name = excluded.job_name, doc = excluded.doc");
     return s.Bind(1, d.job_id).Bind(2, d.job_name).Bind(3, d.doc_text).Run();
   }
 

@@ -19,10 +19,8 @@ namespace oak {
 Status EnsureDir(const std::string& path, mode_t mode) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
-  if (ec) return Status::Internal("cannot create directory " + path + ": " + ec.message());
-  if (::chmod(path.c_str(), mode) != 0) {
-    return Status::Internal("cannot chmod " + path + ": " + std::strerror(errno));
-  }
+  if (ec) return ErrnoStatus(ec.value(), "cannot create directory " + path);
+  if (::chmod(path.c_str(), mode) != 0) return ErrnoStatus(errno, "cannot chmod " + path);
   return Status::Ok();
 }
 
@@ -35,28 +33,33 @@ Result<std::string> ReadFile(const std::string& path) {
 }
 
 Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
+  // On failure the temporary file goes and `path` keeps its old content: a full or read-only
+  // file system never leaves a half-written file behind.
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-  if (fd < 0) return Status::Internal("cannot write " + tmp + ": " + std::strerror(errno));
+  if (fd < 0) return ErrnoStatus(errno, "cannot write " + path);
+  auto fail = [&](int err, const char* what) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return ErrnoStatus(err, std::string(what) + " " + path);
+  };
   size_t off = 0;
   while (off < content.size()) {
     ssize_t n = ::write(fd, content.data() + off, content.size() - off);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return Status::Internal("cannot write " + tmp + ": " + std::strerror(err));
-    }
+    if (n < 0) return fail(errno, "cannot write");
     off += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if (::fsync(fd) != 0) return fail(errno, "cannot sync");
+  if (::close(fd) != 0) {
+    int err = errno;
     ::unlink(tmp.c_str());
-    return Status::Internal("cannot sync " + tmp + ": " + std::strerror(errno));
+    return ErrnoStatus(err, "cannot sync " + path);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
     ::unlink(tmp.c_str());
-    return Status::Internal("cannot rename " + tmp + ": " + std::strerror(errno));
+    return ErrnoStatus(err, "cannot rename " + tmp + " to " + path);
   }
   return Status::Ok();
 }

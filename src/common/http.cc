@@ -13,6 +13,7 @@ unsigned HttpCodeFor(Code code) {
     case Code::kTooLarge: return 413;
     case Code::kUnavailable: return 503;
     case Code::kInternal: return 500;
+    case Code::kStorage: return 507;  // Insufficient Storage (RFC 4918)
   }
   return 500;
 }

@@ -1,24 +1,68 @@
 #include "common/sqlite.h"
 
 #include <sqlite3.h>
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 
 #include <cassert>
+#include <cerrno>
+#include <cstring>
 
 namespace oak {
 
 namespace {
-Status FromSqlite(sqlite3* db, int rc, std::string_view what) {
-  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
-  switch (rc & 0xff) {
-    case SQLITE_CONSTRAINT: return Status::Conflict(msg);
-    case SQLITE_BUSY:
-    case SQLITE_LOCKED: return Status::Unavailable(msg);
-    case SQLITE_FULL: return Status::Internal("storage full: " + msg);
-    case SQLITE_READONLY: return Status::Internal("storage read-only: " + msg);
-    default: return Status::Internal(msg);
-  }
+
+std::string DirOf(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
 }
+
+// Why `dir` takes no writes, for an I/O error SQLite does not explain (its errno may be gone, and
+// a file system the kernel turned read-only after an error need not say so in statvfs): the errno
+// of an unnamed temporary file's creation and one-byte write there, or 0 when that works.
+int WriteProbe(const std::string& dir) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) == 0 && (st.f_flag & ST_RDONLY) != 0) return EROFS;
+  int fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (fd < 0) return errno == EOPNOTSUPP || errno == EISDIR ? 0 : errno;
+  int err = ::write(fd, "x", 1) == 1 ? 0 : errno;
+  ::close(fd);
+  return err;
+}
+
 }  // namespace
+
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
+  std::string msg = std::string(what) + ": " + sqlite3_errmsg(db);
+  const char* file = db ? sqlite3_db_filename(db, "main") : nullptr;
+  std::string path = file && *file ? file : "";
+  // A full, read-only or failing file system is one condition for callers, however SQLite
+  // names it; the OS error behind an I/O error tells which.
+  int sys = db ? sqlite3_system_errno(db) : 0;
+  int primary = rc & 0xff;
+  if (primary == SQLITE_CONSTRAINT) return Status::Conflict(msg);
+  if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) return Status::Unavailable(msg);
+  if (primary != SQLITE_FULL && primary != SQLITE_READONLY && primary != SQLITE_IOERR && primary != SQLITE_CANTOPEN)
+    return Status::Internal(msg);
+  if ((primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN) && sys != ENOSPC && sys != EDQUOT &&
+      sys != EROFS && !path.empty())
+    if (int probed = WriteProbe(DirOf(path)); probed != 0) sys = probed;
+  const char* kind = nullptr;
+  if (primary == SQLITE_FULL || sys == ENOSPC || sys == EDQUOT) {
+    kind = "storage full";
+  } else if (primary == SQLITE_READONLY || sys == EROFS) {
+    kind = "data directory is read-only";
+  } else if (primary == SQLITE_IOERR) {
+    kind = "storage I/O error";
+  }
+  if (!kind) return Status::Internal(msg);
+  std::string text = std::string(kind) + ": cannot write " + (path.empty() ? std::string("the database") : path) +
+                     ": " + sqlite3_errmsg(db);
+  if (sys != 0 && primary != SQLITE_FULL) text += " (" + std::string(std::strerror(sys)) + ")";
+  return InDataDir(Status::Storage(std::move(text)), path.empty() ? "" : DirOf(path));
+}
 
 Stmt::~Stmt() {
   sqlite3_reset(s_);
@@ -41,7 +85,7 @@ Stmt& Stmt::BindNull(int idx) {
 bool Stmt::Step() {
   int rc = sqlite3_step(s_);
   if (rc == SQLITE_ROW) return true;
-  if (rc != SQLITE_DONE) status_ = FromSqlite(sqlite3_db_handle(s_), rc, "query");
+  if (rc != SQLITE_DONE) status_ = SqliteStatus(sqlite3_db_handle(s_), rc, "query");
   return false;
 }
 
@@ -69,7 +113,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
                            nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = raw ? sqlite3_errmsg(raw) : "out of memory";
+    Status s = raw ? SqliteStatus(raw, rc, "open") : Status::Internal("");
     sqlite3_close(raw);
+    if (s.code() == Code::kStorage) return s;
     return Status::Internal("cannot open database " + path + ": " + msg);
   }
   std::unique_ptr<Db> db(new Db(raw));
@@ -87,7 +133,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   return db;
 }
 
-Status Db::Error(std::string_view what) const { return FromSqlite(db_, sqlite3_errcode(db_), what); }
+Status Db::Error(std::string_view what) const { return SqliteStatus(db_, sqlite3_errcode(db_), what); }
 
 Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
   auto it = cache_.find(sql);
@@ -95,7 +141,7 @@ Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
     sqlite3_stmt* s = nullptr;
     int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()), SQLITE_PREPARE_PERSISTENT, &s,
                                 nullptr);
-    if (rc != SQLITE_OK) return FromSqlite(db_, rc, "prepare");
+    if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare");
     it = cache_.emplace(std::string(sql), s).first;
   }
   return std::make_unique<Stmt>(it->second);
@@ -107,7 +153,8 @@ Status Db::Exec(std::string_view sql) {
   if (rc != SQLITE_OK) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    Status s = FromSqlite(db_, rc, "exec");
+    Status s = SqliteStatus(db_, rc, "exec");
+    if (s.code() == Code::kStorage) return s;
     return Status(s.code(), "exec: " + msg);
   }
   return Status::Ok();

@@ -17,6 +17,11 @@ struct sqlite3_stmt;
 
 namespace oak {
 
+// Maps a SQLite result code to a Status. SQLITE_FULL, SQLITE_READONLY and SQLITE_IOERR (and a
+// SQLITE_CANTOPEN caused by ENOSPC or EROFS) are kStorage: "storage full: ...", "data directory
+// is read-only: ..." or "storage I/O error: ...", naming the database file and its directory.
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what);
+
 class Stmt {
  public:
   explicit Stmt(sqlite3_stmt* s) : s_(s) {}

@@ -3,6 +3,7 @@
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -17,7 +18,8 @@ enum class Code {
   kConflict,       // already exists / in use (409)
   kTooLarge,       // (413)
   kUnavailable,    // a dependency is down; retrying may help (503)
-  kInternal,       // a bug or an environment failure such as a full disk (500)
+  kInternal,       // a bug or an environment failure (500)
+  kStorage,        // the data directory takes no writes: full, over quota, read-only or failing (507)
 };
 
 class Status {
@@ -34,6 +36,7 @@ class Status {
   static Status TooLarge(std::string m) { return {Code::kTooLarge, std::move(m)}; }
   static Status Unavailable(std::string m) { return {Code::kUnavailable, std::move(m)}; }
   static Status Internal(std::string m) { return {Code::kInternal, std::move(m)}; }
+  static Status Storage(std::string m) { return {Code::kStorage, std::move(m)}; }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -44,6 +47,15 @@ class Status {
   Code code_ = Code::kOk;
   std::string message_;
 };
+
+// A failed file-system call: ENOSPC and EDQUOT are kStorage "storage full: <what>: <reason>",
+// EROFS is kStorage "data directory is read-only: <what>: <reason>", EIO kStorage "storage I/O
+// error: ...", anything else kInternal "<what>: <reason>".
+Status ErrnoStatus(int err, std::string_view what);
+// True for an errno that ErrnoStatus turns into kStorage.
+bool IsStorageErrno(int err);
+// `s` with " (data dir DIR)" appended when it is a kStorage error that does not name DIR yet.
+Status InDataDir(Status s, std::string_view dir);
 
 // Result<T> holds either a value or a non-ok Status.
 template <typename T>

@@ -187,7 +187,8 @@ std::string LogsReply(const LogsRequest& req, const Result<std::string>& logs) {
     j["logs"] = *logs;
   } else {
     static const char* const kCodes[] = {"ok",       "invalid",   "unauthorized", "forbidden", "not_found",
-                                         "conflict", "too_large", "unavailable",  "internal"};
+                                         "conflict", "too_large", "unavailable",  "internal",
+                                         "storage"};
     j["error"] = {{"code", kCodes[static_cast<int>(logs.status().code())]}, {"message", logs.status().message()}};
   }
   return Dump(j);

@@ -49,6 +49,9 @@ boost::asio::awaitable<HttpResponse> RootApi::ClusterInformation(HttpRequest& re
     reports = std::move(*parsed);
   }
   ClusterState& c = **cluster;
+  // A cluster counted inactive may have had its instances moved elsewhere (dispatcher_failover.cc):
+  // it is asked to list all it holds, so that the ones moved are named back to it and removed.
+  const bool revived = !c.active;
   if (Status s = d_.clusters.ApplyHeartbeat(c, *body); !s.ok()) co_return HttpResponse::FromStatus(s);
   // A heartbeat's aggregates are kept; a status push changes only instances. The reports go
   // through the group commit in slices of kReportSlice instances, one op each, so that a cluster
@@ -79,6 +82,7 @@ boost::asio::awaitable<HttpResponse> RootApi::ClusterInformation(HttpRequest& re
     status_updates_ += changed;
   } while (!rest.empty());
   d_.dispatcher.ClusterAvailable();
+  if (revived) co_return HttpResponse::Json(200, {{"message", "ok"}, {"resync", true}});
   co_return HttpResponse::Json(200, {{"message", "ok"}});
 }
 

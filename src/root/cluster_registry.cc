@@ -83,7 +83,7 @@ Result<std::pair<scheduler::GeoPoint, double>> ParseLocation(std::string_view te
 }
 
 ClusterRegistry::ClusterRegistry(Store& store, const Clock& clock, int64_t timeout_ms)
-    : store_(store), clock_(clock), timeout_ms_(timeout_ms) {}
+    : store_(store), clock_(clock), timeout_ms_(timeout_ms), started_ms_(clock.NowMs()) {}
 
 Status ClusterRegistry::Load() {
   auto all = store_.ListClusters();
@@ -213,6 +213,14 @@ int ClusterRegistry::CheckLiveness() {
     }
   }
   return changed;
+}
+
+std::vector<const ClusterState*> ClusterRegistry::Lost() const {
+  std::vector<const ClusterState*> out;
+  const int64_t now = clock_.NowMs();
+  for (const auto& [id, c] : clusters_)
+    if (!c->active && now - std::max(c->rec.last_seen_ms, started_ms_) > timeout_ms_) out.push_back(c.get());
+  return out;
 }
 
 void ClusterRegistry::Refresh(ClusterState& c) {

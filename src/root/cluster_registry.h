@@ -45,6 +45,11 @@ class ClusterRegistry {
   Status ApplyHeartbeat(ClusterState& c, const nlohmann::json& body);
   // Marks clusters silent for longer than the timeout inactive; answers how many changed.
   int CheckLiveness();
+  // Clusters whose instances should live elsewhere: inactive, and silent for longer than the
+  // timeout since their last heartbeat or since this registry was created, whichever is later. So
+  // after a restart of the root, each cluster gets one timeout to report before it counts as lost.
+  std::vector<const ClusterState*> Lost() const;
+  int64_t timeout_ms() const { return timeout_ms_; }
 
   std::vector<scheduler::Candidate> Candidates() const;
   void Reserve(const std::string& cluster_id, const scheduler::Resources& r);
@@ -60,6 +65,7 @@ class ClusterRegistry {
   Store& store_;
   const Clock& clock_;
   int64_t timeout_ms_;
+  int64_t started_ms_;
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;  // by id
 };
 

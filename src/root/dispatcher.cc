@@ -79,7 +79,8 @@ Placement Dispatcher::Place(const ServiceInfo& info) {
   const auto& chosen = candidates[static_cast<size_t>(decision.index)];
   clusters_.Reserve(chosen.id, req.need);
   const ClusterState* c = clusters_.Find(chosen.id);
-  return {std::string(st::kClusterScheduled), "", chosen.id, c ? LocationText(c->rec.info) : std::string()};
+  return {std::string(st::kClusterScheduled), "", chosen.id, c ? LocationText(c->rec.info) : std::string(),
+          c ? c->rec.name : chosen.id};
 }
 
 void Dispatcher::Deploy(const std::string& service_id, int64_t number) {

@@ -10,11 +10,13 @@
 
 #include <chrono>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -54,7 +56,17 @@ struct DispatchOptions {
   // batched form (it answers 404).
   size_t max_batch = 256;
   size_t batch_connections_per_cluster = 2;
+  // A lost cluster's instances that no other cluster could take are tried again this often.
+  std::chrono::milliseconds failover_retry{5'000};
 };
+
+// The status_detail of an instance whose hand-over to its cluster failed for good.
+inline constexpr std::string_view kHandOverFailedPrefix = "could not hand the instance to its cluster: ";
+// How a status_detail names a lost cluster: "cluster NAME lost (no report for N s)".
+std::string LostClusterDetail(const std::string& cluster_name, int64_t timeout_ms);
+// Whether an instance in this state on a lost cluster is one the user still expects to run, and
+// so should move to another cluster (dispatcher_failover.cc).
+bool WantedOnLostCluster(std::string_view status, std::string_view detail);
 
 // One reported instance of a cluster's `jobs`, checked.
 struct JobReport {
@@ -76,6 +88,7 @@ struct Placement {
   std::string status_detail;
   std::string cluster_id;
   std::string cluster_location;
+  std::string cluster_name{};
 };
 
 class Dispatcher {
@@ -126,6 +139,12 @@ class Dispatcher {
 
   // A cluster reported in: instances held back since the restart can be scheduled now.
   void ClusterAvailable();
+  // Moves the instances the root still wants (WantedOnLostCluster) off every lost cluster
+  // (ClusterRegistry::Lost) onto others; call about once a second. An instance no other cluster
+  // can take stays on the lost cluster as FAILED with a detail saying so, and is tried again every
+  // failover_retry; should the cluster report again, its report restores the instance's status.
+  // Idempotent: what moved is no longer on the lost cluster, and a pass runs one at a time.
+  void FailOver();
   // Periodic upkeep (about once a second): closes connections idle for long.
   void Maintain();
 
@@ -168,6 +187,7 @@ class Dispatcher {
   void Done(const std::string& service_id, int64_t number) { in_flight_.erase({service_id, number}); }
 
   boost::asio::awaitable<void> RunDeploy(std::string service_id, int64_t number);
+  boost::asio::awaitable<void> RunFailOver(std::string lost_id, std::string lost_name);
   boost::asio::awaitable<void> RunUndeploy(std::string cluster_id, std::string service_id, int64_t number);
   // Applies `t` through the group commit; answers whether it applied (false: the instance moved on).
   boost::asio::awaitable<Result<bool>> Transition(InstanceTransition t);
@@ -191,6 +211,8 @@ class Dispatcher {
   std::vector<std::pair<std::string, int64_t>> resume_pending_;
   std::unordered_map<std::string, std::shared_ptr<const ServiceInfo>> services_;  // by id; bounded
   std::unordered_map<std::string, Outbox> outboxes_;                              // by cluster id
+  std::map<std::string, int64_t> failover_next_ms_;  // lost cluster id -> earliest next pass
+  std::set<std::string> failing_over_;               // lost clusters with a pass running
   // Expires with the dispatcher; coroutines check it after every suspension.
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };

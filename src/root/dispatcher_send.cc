@@ -179,7 +179,7 @@ asio::awaitable<void> Dispatcher::Retry(const std::string& cluster_id, Delivery 
     Done(d.service_id, d.number);
     co_return;
   }
-  const std::string why = "could not hand the instance to its cluster: " + error;
+  const std::string why = std::string(kHandOverFailedPrefix) + error;
   co_await Fail(d.service_id, d.number, std::string(st::kClusterScheduled), cluster_id, std::string(st::kFailed), why);
   if (!alive.expired()) Done(d.service_id, d.number);
 }

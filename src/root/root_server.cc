@@ -67,6 +67,7 @@ asio::awaitable<void> LivenessLoop(ClusterRegistry& clusters, Dispatcher& dispat
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
     clusters.CheckLiveness();
+    dispatcher.FailOver();
     dispatcher.Maintain();
   }
 }

@@ -47,6 +47,7 @@ class SqliteStore final : public Store {
       const std::vector<std::string>& service_ids) override;
   Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) override;
   Result<std::vector<InstanceRecord>> ListUnfinishedInstances() override;
+  Result<std::vector<InstanceRecord>> ListInstancesOnCluster(const std::string& cluster_id) override;
   Status UpdateInstance(const InstanceRecord& i) override;
   Result<bool> TransitionInstance(const InstanceTransition& t) override;
   Status RemoveInstance(const std::string& service_id, int64_t number) override;

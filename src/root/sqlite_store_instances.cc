@@ -120,6 +120,15 @@ Result<std::vector<InstanceRecord>> SqliteStore::ListUnfinishedInstances() {
   return out;
 }
 
+Result<std::vector<InstanceRecord>> SqliteStore::ListInstancesOnCluster(const std::string& cluster_id) {
+  PREPARE(st, std::string("SELECT ") + kInstanceCols + " FROM instances WHERE cluster_id = ?1 ORDER BY service_id, number");
+  st.Bind(1, cluster_id);
+  std::vector<InstanceRecord> out;
+  while (st.Step()) out.push_back(ReadInstance(st));
+  if (!st.status().ok()) return st.status();
+  return out;
+}
+
 Status SqliteStore::UpdateInstance(const InstanceRecord& i) {
   PREPARE(st, "UPDATE instances SET cluster_id=?, status=?, status_detail=?, updated_ms=?, doc=? "
               "WHERE service_id=? AND number=?");

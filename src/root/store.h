@@ -152,10 +152,13 @@ class Store {
   // Instances of many services at once, keyed by service id.
   virtual Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOf(
       const std::vector<std::string>& service_ids) = 0;
-  // Instances the root has not yet handed over for good: REQUESTED or CLUSTER_SCHEDULED.
   // Instances of an application's services (empty app id: of all services), keyed by service id.
   virtual Result<std::map<std::string, std::vector<InstanceRecord>>> ListInstancesOfApp(const std::string& app_id) = 0;
+  // Instances the root has not yet handed over for good: REQUESTED or CLUSTER_SCHEDULED.
   virtual Result<std::vector<InstanceRecord>> ListUnfinishedInstances() = 0;
+  // Instances placed on the cluster, whatever their status. A scan: meant for rare events (the
+  // cluster was lost), not for the deploy path, which an index on cluster_id would slow down.
+  virtual Result<std::vector<InstanceRecord>> ListInstancesOnCluster(const std::string& cluster_id) = 0;
   virtual Status UpdateInstance(const InstanceRecord& i) = 0;
   // Answers false, changing nothing, when the instance is gone or not in the expected state.
   virtual Result<bool> TransitionInstance(const InstanceTransition& t) = 0;

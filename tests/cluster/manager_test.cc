@@ -228,6 +228,45 @@ TEST_F(ManagerTest, LostNodeFailsAndReschedulesAndTheReturningNodeIsCleanedUp) {
   EXPECT_EQ(Inst("job", 0).node_id, b);
 }
 
+TEST_F(ManagerTest, AnInstanceANodeNoLongerListsIsDeployedAgain) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  ASSERT_EQ(bus_.To(a, "deploy").size(), 1u);
+  Report(a, 4096, R"([{"sname": "a.b.c.d", "instance": 0, "status": "RUNNING"}])");
+  Report(a, 4096, "[]");  // one report may predate the deploy: not yet
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 1u);
+  Report(a, 4096, "[]");  // the node restarted from scratch and lost it
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_EQ(Inst("job", 0).node_id, a) << "the node is fine: the instance goes back there";
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 2u);
+  EXPECT_NE(Inst("job", 0).detail.find("moved from node a (it no longer runs the instance)"), std::string::npos)
+      << Inst("job", 0).detail;
+  // Just placed, it is not missing yet: the deploy may still be on its way.
+  Report(a, 4096, "[]");
+  Report(a, 4096, "[]");
+  EXPECT_EQ(bus_.To(a, "deploy").size(), 2u);
+}
+
+TEST_F(ManagerTest, ANodeThatNeverReportsAfterARestartLosesItsInstances) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  std::string b = AddNode("b");
+  Restart();  // nodes come back inactive until they report; a died meanwhile, b reports
+  Report(b, 4096, "[]");
+  manager_->Tick();
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING") << "within the start-up grace, a may still report";
+  clock_.Advance(ManagerOptions{}.placement_grace_ms);
+  Report(b, 4096, "[]");
+  manager_->Tick();
+  EXPECT_EQ(Inst("job", 0).node_id, b);
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  EXPECT_NE(Inst("job", 0).detail.find("moved from node a (no report since the cluster started)"), std::string::npos)
+      << Inst("job", 0).detail;
+}
+
 TEST_F(ManagerTest, SilentNodesBecomeInactive) {
   std::string a = AddNode("a");
   ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
@@ -267,6 +306,24 @@ TEST_F(ManagerTest, StateSurvivesARestart) {
   // The allocation was recounted: a second 600 MB instance does not fit next to the first.
   ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d", 600)).ok());
   EXPECT_EQ(Inst("job", 1).status, "NO_WORKER_CAPACITY");
+}
+
+TEST_F(ManagerTest, EveryInstanceSurvivesARestartThoughEachDeployRewritesTheService) {
+  // The root's deploy body carries the instance number, so every deploy stores the service again;
+  // that must not drop the instances already stored under it.
+  std::string a = AddNode("a", 4, 4000);
+  for (int n = 0; n < 3; ++n) {
+    json doc = Service("a.b.c.d");
+    doc["instance_number"] = n;
+    ASSERT_TRUE(manager_->Deploy("job", n, doc).ok());
+  }
+  Event(a, "a.b.c.d", 0, "RUNNING");
+  Restart();
+  for (int n = 0; n < 3; ++n) {
+    ASSERT_NE(manager_->Find({"job", n}), nullptr) << "instance " << n << " forgotten by the restart";
+    EXPECT_EQ(Inst("job", n).node_id, a);
+  }
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
 }
 
 TEST_F(ManagerTest, DeploysWaitForNodesAfterAStart) {

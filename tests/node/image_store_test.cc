@@ -18,6 +18,7 @@
 #include "common/subprocess.h"
 #include "support/process.h"
 #include "support/registry.h"
+#include "support/small_fs.h"
 
 namespace oak::node {
 namespace {
@@ -120,6 +121,23 @@ TEST_F(ImageStoreTest, PullsFromTheRegistry) {
   EXPECT_EQ(web->cmd, (std::vector<std::string>{"httpd", "-f", "-v", "-p", "8080", "-h", "/www"}));
   EXPECT_EQ(Slurp(web->rootfs + "/www/index.html"), "hi\n");
   EXPECT_EQ(store.PullCount(), 2u);
+}
+
+TEST_F(ImageStoreTest, APullOntoAFullDiskIsAStorageErrorAndWorksOnceThereIsSpace) {
+  oak::testing::SmallFs small("images-full", 16);
+  if (!small.ok()) GTEST_SKIP() << small.error();
+  ImageStoreOptions o = Options();
+  o.dir = small / "images";
+  ImageStore store(o);
+  ASSERT_GT(small.Fill(), 0);
+  auto full = store.Ensure(Ref("busybox:1"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.status().code(), Code::kStorage) << full.status().ToString();
+  EXPECT_EQ(full.status().message().rfind("storage full: ", 0), 0u) << full.status().message();
+  small.Unfill();
+  auto image = store.Ensure(Ref("busybox:1"));
+  ASSERT_TRUE(image.ok()) << image.status().message();
+  EXPECT_TRUE(fs::is_regular_file(image->rootfs + "/bin/busybox"));
 }
 
 TEST_F(ImageStoreTest, SecondEnsureIsServedFromTheCache) {

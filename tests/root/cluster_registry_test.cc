@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "root/dispatcher.h"
 #include "root/sqlite_store.h"
 #include "support/process.h"
 
@@ -114,6 +115,43 @@ TEST(ParseLocationTest, AcceptsLatLongAndOptionalRadius) {
   EXPECT_DOUBLE_EQ(ParseLocation("1,2,30")->second, 30);
   for (const char* bad : {"", "1", "91,0", "0,181", "1,2,-1", "a,b", "1,2,3,4"})
     EXPECT_FALSE(ParseLocation(bad).ok()) << bad;
+}
+
+TEST_F(RegistryTest, ALostClusterIsOneSilentForATimeoutAlsoCountingFromARestart) {
+  auto r = registry_->Register(Body("c1"), "127.0.0.1");
+  ClusterState* c = *registry_->Authenticate(r->id, r->secret);
+  ASSERT_TRUE(registry_->ApplyHeartbeat(*c, {{"vcpus", 4}}).ok());
+  ASSERT_TRUE(store_->UpsertCluster(c->rec).ok());
+  EXPECT_TRUE(registry_->Lost().empty());
+  clock_.Advance(16'000);
+  registry_->CheckLiveness();
+  ASSERT_EQ(registry_->Lost().size(), 1u);
+  EXPECT_EQ(registry_->Lost()[0]->rec.name, "c1");
+  // After a restart of the root every cluster is inactive, but none is lost before it had a whole
+  // timeout to report.
+  Open();
+  EXPECT_TRUE(registry_->Lost().empty());
+  clock_.Advance(14'000);
+  EXPECT_TRUE(registry_->Lost().empty());
+  clock_.Advance(2'000);
+  EXPECT_EQ(registry_->Lost().size(), 1u);
+  c = *registry_->Authenticate(r->id, registry_->Find(r->id)->rec.secret);
+  ASSERT_TRUE(registry_->ApplyHeartbeat(*c, {{"vcpus", 4}}).ok());
+  EXPECT_TRUE(registry_->Lost().empty());
+}
+
+TEST(FailOver, WhatMovesOffALostCluster) {
+  for (const char* s : {"CLUSTER_SCHEDULED", "NODE_SCHEDULED", "CREATING", "CREATED", "RUNNING", "NO_WORKER_CAPACITY",
+                        "NO_QUALIFIED_WORKER_FOUND", "NO_NODE_FOUND"})
+    EXPECT_TRUE(WantedOnLostCluster(s, "")) << s;
+  EXPECT_TRUE(WantedOnLostCluster("DEAD", "exited with code 3; restart 2 in 2 s"));
+  EXPECT_FALSE(WantedOnLostCluster("DEAD", "exited with code 3; gave up after 6 attempts"));
+  EXPECT_TRUE(WantedOnLostCluster("FAILED", std::string(kHandOverFailedPrefix) + "cluster c1: timed out"));
+  EXPECT_TRUE(WantedOnLostCluster("FAILED", LostClusterDetail("c1", 15'000) + "; not placed elsewhere: x"));
+  EXPECT_FALSE(WantedOnLostCluster("FAILED", "manifest unknown"));
+  for (const char* s : {"COMPLETED", "UNDEPLOYED", "REQUESTED", "NoActiveClusterWithCapacity"})
+    EXPECT_FALSE(WantedOnLostCluster(s, "")) << s;
+  EXPECT_EQ(LostClusterDetail("c1", 15'000), "cluster c1 lost (no report for 15 s)");
 }
 
 }  // namespace

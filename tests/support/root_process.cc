@@ -21,7 +21,7 @@ void RootProcess::Start() {
   std::string ready = data_dir_ + ".ready";
   std::filesystem::remove(ready);
   std::vector<std::string> argv = {OAK_BINARY,   "root",        "--data-dir",       data_dir_,
-                                   "--listen",   "127.0.0.1:0", "--ready-file",     ready,
+                                   "--listen",   listen_,       "--ready-file",     ready,
                                    "--admin-password", cfg_.admin_password, "--cluster-token", cfg_.cluster_token,
                                    "--log-level", "debug"};
   argv.insert(argv.end(), cfg_.extra_args.begin(), cfg_.extra_args.end());
@@ -35,6 +35,12 @@ void RootProcess::Start() {
   std::string a = *addr;
   while (!a.empty() && a.back() == '\n') a.pop_back();
   url_ = "http://" + a;
+}
+
+void RootProcess::Restart() {
+  if (url_.rfind("http://", 0) == 0) listen_ = url_.substr(7);
+  Start();
+  listen_ = "127.0.0.1:0";
 }
 
 void RootProcess::Kill9() {

@@ -23,6 +23,8 @@ class RootProcess {
   ~RootProcess();
 
   void Start();      // (re)starts on a fresh ephemeral port
+  // Restarts on the port of the last run, for tests whose clusters keep the root's address.
+  void Restart();
   void Kill9();      // SIGKILL, as a crash
   int Stop();        // SIGTERM and wait
   bool Running() { return proc_ && proc_->Running(); }
@@ -40,6 +42,7 @@ class RootProcess {
   RootConfig cfg_;
   std::unique_ptr<Process> proc_;
   std::string url_;
+  std::string listen_ = "127.0.0.1:0";
   int starts_ = 0;
 };
 

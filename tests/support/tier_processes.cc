@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <filesystem>
 
 #include "common/fs.h"
@@ -51,6 +52,14 @@ void ClusterProcess::Kill9() {
 }
 
 int ClusterProcess::Stop() { return proc_ ? proc_->Stop(SIGTERM) : -1; }
+
+pid_t ClusterProcess::BrokerPid() const {
+  const std::string log = Log();
+  const std::string mark = "msg=\"mqtt broker up\" pid=";
+  size_t at = log.rfind(mark);
+  if (at == std::string::npos) return -1;
+  return static_cast<pid_t>(std::strtol(log.c_str() + at + mark.size(), nullptr, 10));
+}
 
 nlohmann::json ClusterProcess::Nodes() const {
   auto url = ParseUrl(url_);

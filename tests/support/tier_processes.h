@@ -33,6 +33,8 @@ class ClusterProcess {
   uint16_t mqtt_port() const { return mqtt_port_; }
   const ClusterConfig& config() const { return cfg_; }
   std::string Log() const { return proc_ ? proc_->Log() : std::string(); }
+  // The PID of the mosquitto this run of the cluster started last (from its log), or -1.
+  pid_t BrokerPid() const;
   // GET /api/nodes with the node token; null on failure.
   nlohmann::json Nodes() const;
   // The broker's files, for tests that log in to the broker as the cluster would.

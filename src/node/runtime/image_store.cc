@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -117,6 +118,19 @@ bool Exists(const std::string& path) {
 
 std::string Errno(const std::string& what) { return what + ": " + std::strerror(errno); }
 
+// skopeo and umoci tell of a full or read-only disk only in their messages; such a failure is a
+// storage error like any other (kStorage), else `fallback`.
+Status ToolStatus(Code fallback, const std::string& what, const std::string& msg) {
+  std::string lower = msg;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string text = what + ": " + msg;
+  if (lower.find("no space left on device") != std::string::npos || lower.find("disk quota exceeded") != std::string::npos)
+    return Status::Storage("storage full: " + text);
+  if (lower.find("read-only file system") != std::string::npos)
+    return Status::Storage("data directory is read-only: " + text);
+  return Status(fallback, text);
+}
+
 // Removes a directory tree and reports (rather than throws) a failure.
 Status RemoveTree(const std::string& path) {
   std::error_code ec;
@@ -130,7 +144,7 @@ Status Unpack(const std::string& layout, const std::string& target) {
   options.timeout = std::chrono::minutes(10);
   auto r = RunCommand({"umoci", "raw", "unpack", "--image", layout + ":" + kLayoutTag, target}, options);
   if (!r.ok()) return Status::Internal("unpack " + layout + ": " + r.status().message());
-  if (!r->ok()) return Status::Internal("unpack " + layout + ": umoci: " + r->ErrorLine());
+  if (!r->ok()) return ToolStatus(Code::kInternal, "unpack " + layout, "umoci: " + r->ErrorLine());
   return Status::Ok();
 }
 
@@ -269,7 +283,7 @@ Result<Image> ImageStore::Pull(const std::string& reference, const ImageRef& ref
   if (!run->ok()) {
     std::string msg = ToolMessage(*run);
     if (run->timed_out) msg = "skopeo timed out after " + std::to_string(opts_.pull_timeout.count()) + " s";
-    return Status(PullErrorCode(*run, msg), "pull " + reference + ": " + msg);
+    return ToolStatus(PullErrorCode(*run, msg), "pull " + reference, msg);
   }
 
   auto index = ReadJson(layout + "/index.json");
@@ -298,7 +312,7 @@ Status ImageStore::InstallDigest(const std::string& digest, const std::string& p
   if (!IsDir(layout)) {
     if (pulled_layout.empty()) return Status::NotFound("no cached layout for " + digest);
     SyncFileSystem(pulled_layout);
-    if (::rename(pulled_layout.c_str(), layout.c_str()) != 0) return Status::Internal(Errno("cannot move pulled image to " + layout));
+    if (::rename(pulled_layout.c_str(), layout.c_str()) != 0) return ErrnoStatus(errno, "cannot move pulled image to " + layout);
   }
   const std::string rootfs = RootfsDir(digest);
   if (IsDir(rootfs)) return Status::Ok();
@@ -306,7 +320,7 @@ Status ImageStore::InstallDigest(const std::string& digest, const std::string& p
   auto status = Unpack(layout, unpacking);
   if (status.ok()) {
     SyncFileSystem(unpacking);
-    if (::rename(unpacking.c_str(), rootfs.c_str()) != 0) status = Status::Internal(Errno("cannot move unpacked image to " + rootfs));
+    if (::rename(unpacking.c_str(), rootfs.c_str()) != 0) status = ErrnoStatus(errno, "cannot move unpacked image to " + rootfs);
   }
   if (!status.ok()) RemoveTree(unpacking);
   return status;
@@ -374,7 +388,7 @@ Status ImageStore::PrepareRootfs(const Image& image, const std::string& bundle_d
   if (IsMountRoot(rootfs)) return Status::Ok();  // prepared already
   std::error_code ec;
   fs::create_directories(bundle_dir, ec);
-  if (ec) return Status::Internal("cannot create " + bundle_dir + ": " + ec.message());
+  if (ec) return ErrnoStatus(ec.value(), "cannot create " + bundle_dir);
   if (Exists(bundle_dir + "/.rootfs-copied")) return Status::Ok();
   if (opts_.rootfs_mode == RootfsMode::kOverlay) {
     auto mounted = MountOverlay(image, bundle_dir);
@@ -392,11 +406,11 @@ Status ImageStore::MountOverlay(const Image& image, const std::string& bundle_di
   for (const auto& p : {rootfs, upper, work}) {
     std::error_code ec;
     fs::create_directories(p, ec);
-    if (ec) return Status::Internal("cannot create " + p + ": " + ec.message());
+    if (ec) return ErrnoStatus(ec.value(), "cannot create " + p);
   }
   std::string options = "lowerdir=" + image.rootfs + ",upperdir=" + upper + ",workdir=" + work;
   if (::mount("overlay", rootfs.c_str(), "overlay", 0, options.c_str()) != 0) {
-    return Status::Internal(Errno("overlay mount on " + rootfs));
+    return ErrnoStatus(errno, "overlay mount on " + rootfs);
   }
   return Status::Ok();
 }
@@ -408,7 +422,7 @@ Status ImageStore::CopyRootfs(const Image& image, const std::string& bundle_dir)
   OAK_RETURN_IF_ERROR(RemoveTree(copying));
   auto status = Unpack(LayoutDir(image.digest), copying);
   if (status.ok()) status = RemoveTree(rootfs);  // an empty mount point or an unfinished attempt
-  if (status.ok() && ::rename(copying.c_str(), rootfs.c_str()) != 0) status = Status::Internal(Errno("cannot move copy to " + rootfs));
+  if (status.ok() && ::rename(copying.c_str(), rootfs.c_str()) != 0) status = ErrnoStatus(errno, "cannot move copy to " + rootfs);
   if (status.ok()) status = WriteFileAtomic(bundle_dir + "/.rootfs-copied", "", 0600);
   if (!status.ok()) RemoveTree(copying);
   return status;

@@ -147,15 +147,17 @@ RuncRuntime::StartResult RuncRuntime::DeployBlocking(const DeploySpec& spec, uin
     RunCommand({opts_.runc, "--root", runc_root_, "delete", "--force", id}, Within(std::chrono::seconds(30)));
     if (network_) (void)network_->Detach(id);
     (void)images_.ReleaseRootfs(bundle);
-    (void)WriteFileAtomic(bundle + "/exit.json", json{{"error", s.message()}}.dump() + "\n", 0644);
-    return StartResult{s, 0};
+    // A full or read-only data directory says so, and which directory it is.
+    Status why = InDataDir(s, opts_.data_dir);
+    (void)WriteFileAtomic(bundle + "/exit.json", json{{"error", why.message()}}.dump() + "\n", 0644);
+    return StartResult{why, 0};
   };
   // Per-stage timing for the debug log (bench/node/runc_bench.py reads it).
   using Clock = std::chrono::steady_clock;
   auto ms = [](Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double, std::milli>(b - a).count(); };
   const Clock::time_point t_start = Clock::now();
   if (Status s = RemoveBlocking(spec.key, 0); !s.ok()) return StartResult{s, 0};  // leftovers of an earlier run
-  if (Status s = EnsureDir(bundle); !s.ok()) return StartResult{s, 0};
+  if (Status s = EnsureDir(bundle); !s.ok()) return StartResult{InDataDir(s, opts_.data_dir), 0};
   json meta = {{"job_name", spec.key.job_name}, {"instance_number", spec.key.instance}, {"service", spec.doc}};
   if (Status s = WriteFileAtomic(bundle + "/instance.json", meta.dump(), 0600); !s.ok()) return fail(s);
 

@@ -1,0 +1,153 @@
+// The cluster core when its store cannot write (a full or read-only disk): a deploy is answered
+// with the error and leaves nothing behind, status changes are kept and written once it can.
+#include <gtest/gtest.h>
+
+#include "cluster/manager.h"
+#include "support/process.h"
+
+namespace oak::cluster {
+namespace {
+
+using nlohmann::json;
+using testing::TempDir;
+
+// A real SQLite store whose writes fail with a storage error while `full` is set.
+class FillableStore : public Store {
+ public:
+  explicit FillableStore(std::unique_ptr<Store> s) : s_(std::move(s)) {}
+  bool full = false;
+
+  Result<std::optional<std::string>> GetMeta(const std::string& k) override { return s_->GetMeta(k); }
+  Status SetMeta(const std::string& k, const std::string& v) override { return full ? Full() : s_->SetMeta(k, v); }
+  Status PutNode(const NodeRecord& n) override { return full ? Full() : s_->PutNode(n); }
+  Result<std::vector<NodeRecord>> ListNodes() override { return s_->ListNodes(); }
+  Status PutService(const ServiceDoc& d) override { return full ? Full() : s_->PutService(d); }
+  Result<std::optional<ServiceDoc>> GetService(const std::string& id) override { return s_->GetService(id); }
+  Result<std::vector<ServiceDoc>> ListServices() override { return s_->ListServices(); }
+  Status PutInstances(const std::vector<InstanceRow>& rows) override { return full ? Full() : s_->PutInstances(rows); }
+  Status DeleteInstances(const std::string& id, const std::vector<int64_t>& n) override {
+    return full ? Full() : s_->DeleteInstances(id, n);
+  }
+  Result<std::vector<InstanceRow>> ListInstances() override { return s_->ListInstances(); }
+
+ private:
+  static Status Full() { return Status::Storage("storage full: cannot write cluster.db (data dir /d)"); }
+  std::unique_ptr<Store> s_;
+};
+
+class CountingBus : public Bus {
+ public:
+  Status Publish(std::string_view topic, std::string_view) override {
+    topics.emplace_back(topic);
+    return Status::Ok();
+  }
+  size_t Deploys() const {
+    size_t n = 0;
+    for (auto& t : topics) n += t.ends_with("/control/deploy");
+    return n;
+  }
+  std::vector<std::string> topics;
+};
+
+json Service(const std::string& name, int memory = 400) {
+  return {{"job_name", name}, {"microservice_name", "svc"}, {"virtualization", "container"}, {"memory", memory},
+          {"vcpus", 1}, {"code", "docker.io/library/nginx:latest"}};
+}
+
+class ManagerStorageTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto s = OpenSqliteStore(dir_ / "cluster.db");
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    store_ = std::make_unique<FillableStore>(std::move(*s));
+    nodes_ = std::make_unique<NodeRegistry>(*store_, clock_, 6000);
+    manager_ = std::make_unique<Manager>(*store_, *nodes_, bus_, clock_, ManagerOptions{});
+    ASSERT_TRUE(manager_->Load().ok());
+    NodeDescription d;
+    d.host = "small";
+    d.ip = "10.0.0.1";
+    d.vcpus = 2;
+    d.memory_mb = 1000;
+    d.disk_mb = 10000;
+    d.arch = "amd64";
+    d.virtualization = {"container"};
+    auto n = nodes_->Register(d);
+    ASSERT_TRUE(n.ok());
+    node_ = (*n)->rec.id;
+    Report();
+  }
+  void Report() {
+    manager_->OnMessage("nodes/" + node_ + "/information", R"({"cpu_percent": 5, "memory_percent": 10, "memory": 1000})");
+  }
+  std::string StoredStatus(const std::string& job, int64_t n) {
+    auto rows = store_->ListInstances();
+    if (!rows.ok()) return "?";
+    for (auto& r : *rows)
+      if (r.job_id == job && r.number == n) return r.status;
+    return "";
+  }
+  void Event(int n, const std::string& status) {
+    manager_->OnMessage("nodes/" + node_ + "/job",
+                        json{{"sname", "a.b.c.d"}, {"instance", n}, {"status", status}}.dump());
+  }
+
+  TempDir dir_{"cluster-manager-storage"};
+  ManualClock clock_;
+  CountingBus bus_;
+  std::unique_ptr<FillableStore> store_;
+  std::unique_ptr<NodeRegistry> nodes_;
+  std::unique_ptr<Manager> manager_;
+  std::string node_;
+};
+
+TEST_F(ManagerStorageTest, ADeployThatCannotBeStoredIsRefusedAndLeavesNothing) {
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());  // the service is stored already
+  store_->full = true;
+  for (int i = 1; i <= 5; ++i) {
+    Status s = manager_->Deploy("job", i, Service("a.b.c.d"));
+    EXPECT_EQ(s.code(), Code::kStorage) << s.ToString();
+    EXPECT_EQ(s.message(), "storage full: cannot write cluster.db (data dir /d)");
+    EXPECT_EQ(manager_->Find({"job", i}), nullptr);
+  }
+  EXPECT_EQ(bus_.Deploys(), 1u);  // the node heard of none of them
+  store_->full = false;
+  // Nothing stays allocated by the refused ones (the registry's reservations for what was just
+  // sent end with the node's next reports): 2 vcpus, 1000 MB take one more 400 MB instance.
+  Report();
+  Report();
+  ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d")).ok());
+  EXPECT_EQ(manager_->Find({"job", 1})->status, "NODE_SCHEDULED");
+  EXPECT_EQ(StoredStatus("job", 1), "NODE_SCHEDULED");
+  EXPECT_EQ(bus_.Deploys(), 2u);
+  ASSERT_TRUE(manager_->Deploy("job", 2, Service("a.b.c.d")).ok());
+  EXPECT_EQ(manager_->Find({"job", 2})->status, "NO_WORKER_CAPACITY");
+}
+
+TEST_F(ManagerStorageTest, ARefusedRedeployKeepsTheEndedInstance) {
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Event(0, "FAILED");
+  ASSERT_EQ(manager_->Find({"job", 0})->status, "FAILED");
+  store_->full = true;
+  EXPECT_EQ(manager_->Deploy("job", 0, Service("a.b.c.d")).code(), Code::kStorage);
+  ASSERT_NE(manager_->Find({"job", 0}), nullptr);
+  EXPECT_EQ(manager_->Find({"job", 0})->status, "FAILED");
+  EXPECT_EQ(bus_.Deploys(), 1u);
+}
+
+TEST_F(ManagerStorageTest, StatusChangesAreKeptAndWrittenOnceTheDiskTakesThem) {
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  store_->full = true;
+  Event(0, "RUNNING");
+  EXPECT_EQ(manager_->Find({"job", 0})->status, "RUNNING");  // in memory, reported on
+  EXPECT_EQ(StoredStatus("job", 0), "NODE_SCHEDULED");
+  manager_->Tick();
+  EXPECT_EQ(StoredStatus("job", 0), "NODE_SCHEDULED");
+  EXPECT_EQ(manager_->Flush().code(), Code::kStorage);
+  store_->full = false;
+  manager_->Tick();
+  EXPECT_EQ(StoredStatus("job", 0), "RUNNING");
+  EXPECT_TRUE(manager_->Flush().ok());
+}
+
+}  // namespace
+}  // namespace oak::cluster
