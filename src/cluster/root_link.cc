@@ -29,14 +29,7 @@ asio::awaitable<void> Sleep(asio::steady_timer& t, std::chrono::milliseconds d) 
 }  // namespace
 
 RootLink::RootLink(asio::io_context& io, Store& store, NodeRegistry& nodes, Manager& manager, RootLinkOptions opts)
-    : io_(io),
-      store_(store),
-      nodes_(nodes),
-      manager_(manager),
-      opts_(std::move(opts)),
-      wake_(io),
-      push_timer_(io),
-      pool_(io.get_executor(), HttpPoolOptions{.max_per_host = 1}) {}
+    : io_(io), store_(store), nodes_(nodes), manager_(manager), opts_(std::move(opts)), wake_(io), push_timer_(io) {}
 
 void RootLink::Start() {
   auto url = ParseUrl(opts_.root_url);
@@ -54,30 +47,6 @@ void RootLink::Stop() {
   stopped_ = true;
   wake_.cancel();
   push_timer_.cancel();
-  // Each woken waiter finds stopped_ and releases in turn.
-  for (auto& w : send_waiters_) w->cancel();
-  send_waiters_.clear();
-}
-
-asio::awaitable<void> RootLink::AcquireSend() {
-  if (!sending_) {
-    sending_ = true;
-    co_return;
-  }
-  // Handed over by ReleaseSend in arrival order (sending_ stays set), so that a push loop with
-  // changes to send all the time cannot keep the heartbeat waiting.
-  auto t = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
-  send_waiters_.push_back(t);
-  co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
-}
-
-void RootLink::ReleaseSend() {
-  if (send_waiters_.empty()) {
-    sending_ = false;
-    return;
-  }
-  send_waiters_.front()->cancel();
-  send_waiters_.pop_front();
 }
 
 void RootLink::MarkDirty(const InstanceKey& key) {
@@ -94,8 +63,7 @@ asio::awaitable<Result<unsigned>> RootLink::Post(std::string target, std::string
   req.bearer = std::move(bearer);
   req.body = std::move(body);
   req.timeout = std::chrono::seconds(10);
-  // Reports are idempotent: the pool may send one again on a fresh connection.
-  auto res = co_await pool_.Fetch(url_, std::move(req));
+  auto res = co_await HttpFetch(io_.get_executor(), url_, std::move(req));
   if (!res.ok()) {
     if (root_reachable_) spdlog::warn("msg=\"root unreachable; working on\" error=\"{}\"", res.status().message());
     root_reachable_ = false;
@@ -170,25 +138,15 @@ json RootLink::AggregatesJson() {
 }
 
 asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json aggregates) {
-  // Keys, not pointers, cross the awaits: an instance may be removed while a chunk is in flight.
+  // Groups instances by service, in chunks of about push_chunk instances per request. Keys, not
+  // pointers, cross the awaits: an instance may be removed while a chunk is in flight.
   std::vector<InstanceKey> list;
-  if (keys) list.assign(keys->begin(), keys->end());
-  co_await AcquireSend();
-  if (stopped_) {
-    ReleaseSend();
-    co_return false;
-  }
-  if (!keys) {
+  if (keys) {
+    list.assign(keys->begin(), keys->end());
+  } else {
     list.reserve(manager_.instances().size());
     for (const auto& [k, inst] : manager_.instances()) list.push_back(k);
   }
-  bool ok = co_await SendJobsNow(list, std::move(aggregates));
-  ReleaseSend();
-  co_return ok;
-}
-
-asio::awaitable<bool> RootLink::SendJobsNow(const std::vector<InstanceKey>& list, json aggregates) {
-  // Groups instances by service, in chunks of about push_chunk instances per request.
   size_t pos = 0;
   do {
     json jobs = json::array();

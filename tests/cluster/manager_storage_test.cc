@@ -134,6 +134,33 @@ TEST_F(ManagerStorageTest, ARefusedRedeployKeepsTheEndedInstance) {
   EXPECT_EQ(bus_.Deploys(), 1u);
 }
 
+TEST_F(ManagerStorageTest, ABatchThatCannotBeStoredIsRefusedWholeAndLeavesNothing) {
+  json small = Service("a.b.c.d", 100), other = Service("a.b.x.d", 100);
+  small["vcpus"] = 0;  // the node's 2 vcpus take them all
+  other["vcpus"] = 0;
+  ASSERT_TRUE(manager_->Deploy("job", 0, small).ok());
+  ASSERT_TRUE(manager_->DeployBatch({{"other", &other, {0}}})[0][0].ok());
+  store_->full = true;
+  std::vector<Manager::DeployJob> jobs{{"job", &small, {0, 1, 2}}, {"other", &other, {1}}};
+  auto out = manager_->DeployBatch(jobs);
+  // Instance 0 was stored before and is left alone; the new ones are refused with the error.
+  EXPECT_TRUE(out[0][0].ok()) << out[0][0].ToString();
+  EXPECT_EQ(out[0][1].code(), Code::kStorage);
+  EXPECT_EQ(out[0][2].code(), Code::kStorage);
+  EXPECT_EQ(out[1][0].code(), Code::kStorage);
+  EXPECT_EQ(manager_->Find({"job", 1}), nullptr);
+  EXPECT_EQ(manager_->Find({"job", 2}), nullptr);
+  EXPECT_EQ(manager_->Find({"other", 1}), nullptr);
+  EXPECT_EQ(bus_.Deploys(), 2u) << "no node hears of what was not stored";
+  store_->full = false;
+  out = manager_->DeployBatch(jobs);
+  for (auto& job : out)
+    for (const Status& s : job) EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(StoredStatus("job", 2), "NODE_SCHEDULED");
+  EXPECT_EQ(StoredStatus("other", 1), "NODE_SCHEDULED");
+  EXPECT_EQ(bus_.Deploys(), 5u);
+}
+
 TEST_F(ManagerStorageTest, StatusChangesAreKeptAndWrittenOnceTheDiskTakesThem) {
   ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
   store_->full = true;
