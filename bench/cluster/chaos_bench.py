@@ -70,7 +70,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "root"))
-from root_bench import ADMIN_PW, CLUSTER_TOKEN, Api, Child, free_port, wait_for, wait_for_quiet  # noqa: E402
+from root_bench import (ADMIN_PW, CLUSTER_TOKEN, Api, Child, Restartable, free_port, wait_for,  # noqa: E402
+                        wait_for_quiet, write_json)
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 NODE_TOKEN = "bench-node-token"
@@ -111,47 +112,22 @@ def log_time(line):
 # processes
 
 
-class Proc:
-    """One restartable process: every incarnation logs to its own file."""
+class Proc(Restartable):
+    """One restartable process of the run: a cluster, a node or a sim."""
 
     def __init__(self, tmp, name, argv, kind, cluster=None, node_names=()):
-        self.tmp, self.name, self.argv, self.kind, self.cluster = tmp, name, argv, kind, cluster
+        super().__init__(tmp, name, argv)
+        self.name, self.kind, self.cluster = name, kind, cluster
         self.node_names = list(node_names)
-        self.gen = 0
-        self.child = None
-        self.logs = []
         self.dead_since = None
 
     def start(self):
-        path = os.path.join(self.tmp, f"{self.name}.{self.gen}.log")
-        self.gen += 1
-        self.logs.append(path)
-        self.child = Child(self.argv, path, self.name)
         self.dead_since = None
-        return self
+        return super().start()
 
     def kill9(self):
         self.dead_since = time.time()  # before the signal: the broker may publish the will at once
-        self.child.proc.kill()  # SIGKILL, to this PID only
-        self.child.proc.wait()
-        self.child.log_file.close()
-
-    def alive(self):
-        return self.child is not None and self.child.running()
-
-    def stop(self):
-        if self.child is not None:
-            self.child.stop()
-
-    def output(self):
-        out = []
-        for p in self.logs:
-            try:
-                with open(p, "rb") as f:
-                    out.append(f.read().decode(errors="replace"))
-            except OSError:
-                pass
-        return "".join(out)
+        super().kill9()
 
 
 def port_open(port):
@@ -726,10 +702,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
     report(result)
-    if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(a.json, result)
     bad = result["lost"] or result["phantoms"] or result["duplicates"]
     return 1 if bad else 0
 

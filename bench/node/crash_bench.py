@@ -47,7 +47,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "root"))
 sys.path.insert(0, HERE)
-from root_bench import ADMIN_PW, CLUSTER_TOKEN, Api, Child, free_port, wait_for, wait_for_quiet  # noqa: E402
+from root_bench import (ADMIN_PW, CLUSTER_TOKEN, Api, Child, Restartable, free_port, wait_for,  # noqa: E402
+                        wait_for_quiet, write_json)
 from runc_bench import (RuncBaseline, build_image, cleanup_runc_root, instances, log_time,  # noqa: E402
                         mounts_under, pct, run, start_registry)
 
@@ -112,35 +113,14 @@ def containers(data_dir):
         return {}
 
 
-class Node:
+class Node(Restartable):
     def __init__(self, tmp, oak, name, cluster_url):
-        self.tmp, self.name = tmp, name
+        self.name = name
         self.dir = os.path.join(tmp, "node-" + name)
-        self.argv = [oak, "node", "--data-dir", self.dir, "--cluster", cluster_url, "--node-token", NODE_TOKEN,
-                     "--name", name, "--runtime", "runc", "--log-level", "debug"]
-        self.gen = 0
-        self.child = None
-        self.logs = []
+        super().__init__(tmp, "node-" + name,
+                         [oak, "node", "--data-dir", self.dir, "--cluster", cluster_url, "--node-token", NODE_TOKEN,
+                          "--name", name, "--runtime", "runc", "--log-level", "debug"])
         self.id = None
-
-    def start(self):
-        path = os.path.join(self.tmp, f"node-{self.name}.{self.gen}.log")
-        self.gen += 1
-        self.logs.append(path)
-        self.child = Child(self.argv, path, "node-" + self.name)
-        return self
-
-    def kill9(self):
-        self.child.proc.kill()
-        self.child.proc.wait()
-        self.child.log_file.close()
-
-    def output(self, last_only=False):
-        text = []
-        for p in self.logs[-1:] if last_only else self.logs:
-            with open(p, "rb") as f:
-                text.append(f.read().decode(errors="replace"))
-        return "".join(text)
 
 
 def main():
@@ -371,10 +351,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
     report(result)
-    if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(a.json, result)
     return 0
 
 

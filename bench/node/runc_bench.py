@@ -42,7 +42,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(HERE, "..", "root"))
 from root_bench import (ADMIN_PW, CLUSTER_TOKEN, Api, Child, cpu_seconds, free_port,  # noqa: E402
-                        proc_status_kb, wait_for, wait_for_quiet)
+                        proc_status_kb, wait_for, wait_for_quiet, write_json)
 
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 NODE_TOKEN = "bench-node-token"
@@ -437,10 +437,7 @@ def main():
             shutil.rmtree(tmp, ignore_errors=True)
 
     report(result)
-    if a.json:
-        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
-        with open(a.json, "w") as f:
-            json.dump(result, f, indent=1)
+    write_json(a.json, result)
     return 0
 
 

@@ -97,6 +97,55 @@ class Child:
             return ""
 
 
+class Restartable:
+    """A process started again and again with the same arguments; each run logs to its own file
+    (TMP/LABEL.N.log). Killed by its PID only."""
+
+    def __init__(self, tmp, label, argv):
+        self.tmp, self.label, self.argv = tmp, label, argv
+        self.gen = 0
+        self.child = None
+        self.logs = []
+
+    def start(self):
+        path = os.path.join(self.tmp, f"{self.label}.{self.gen}.log")
+        self.gen += 1
+        self.logs.append(path)
+        self.child = Child(self.argv, path, self.label)
+        return self
+
+    def kill9(self):
+        self.child.proc.kill()  # SIGKILL, to this PID only
+        self.child.proc.wait()
+        self.child.log_file.close()
+
+    def alive(self):
+        return self.child is not None and self.child.running()
+
+    def stop(self):
+        if self.child is not None:
+            self.child.stop()
+
+    def output(self, last_only=False):
+        out = []
+        for p in self.logs[-1:] if last_only else self.logs:
+            try:
+                with open(p, "rb") as f:
+                    out.append(f.read().decode(errors="replace"))
+            except OSError:
+                pass
+        return "".join(out)
+
+
+def write_json(path, result):
+    """Writes a benchmark's figures to PATH (its directory is created); no-op without a path."""
+    if not path:
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(result, f, indent=1)
+
+
 def proc_status_kb(pid):
     out = {}
     with open(f"/proc/{pid}/status") as f:

@@ -51,96 +51,105 @@ std::map<std::string, int> ReportedLive(const ClusterProcess& c) {
   return out;
 }
 
-// Of two nodes, the one to break (it runs at least one of the service's instances, by the root's
-// view) and the one left. The scheduler balances on measured free memory, so either may be busy.
-struct Victim {
-  std::string name, id, survivor, survivor_id;
-};
-Victim PickVictim(Hierarchy& h, ClusterProcess& c, const std::string& sid) {
-  const std::string id1 = h.NodeId(c, "w1"), id2 = h.NodeId(c, "w2");
-  for (auto& [n, i] : Instances(h.admin(), sid)) {
-    std::string w = i.value("worker_id", "");
-    if (w == id1) return {"w1", id1, "w2", id2};
-    if (w == id2) return {"w2", id2, "w1", id1};
-  }
-  return {};
-}
-
 int Sum(const std::map<std::string, int>& m) {
   int n = 0;
   for (auto& [k, v] : m) n += v;
   return n;
 }
 
-TEST(Failover, AKilledWorkersInstancesRunAgainOnAnotherNode) {
-  Hierarchy h("fo-kill");
-  auto& c = h.AddCluster("kc");
-  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
-  ASSERT_FALSE(h.WaitClusterReady("kc", 2).empty()) << h.Dump();
-  auto sids = CreateServices(h.admin(), "kill", json::array({SmallService("web")}));
-  ASSERT_EQ(sids.size(), 1u);
-  for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
-  ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [](const json&) { return true; }); },
-                      std::chrono::seconds(15)))
-      << h.Dump();
-  const Victim v = PickVictim(h, c, sids[0]);
-  ASSERT_FALSE(v.id.empty());
-  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
-  std::set<int64_t> on_victim;
-  for (auto& [n, i] : Instances(h.admin(), sids[0]))
-    if (i.value("worker_id", "") == victim_id) on_victim.insert(n);
+// One cluster with workers w1 and w2 running `n` instances of one service, RUNNING at the root and
+// in the nodes' own reports. The victim is a worker that runs some of them (the scheduler balances
+// on measured free memory, so either may), the survivor the other one.
+class TwoWorkers {
+ public:
+  explicit TwoWorkers(const std::string& name) : h_(name), c_(h_.AddCluster("workers")) {
+    proc_["w1"] = &h_.AddNode(c_, "w1");
+    proc_["w2"] = &h_.AddNode(c_, "w2");
+  }
+  ::testing::AssertionResult Start(int n) {
+    if (h_.WaitClusterReady(c_.config().name, 2).empty()) return ::testing::AssertionFailure() << h_.Dump();
+    auto sids = CreateServices(h_.admin(), "app", json::array({SmallService("web")}));
+    if (sids.size() != 1) return ::testing::AssertionFailure() << "service not created";
+    sid = sids[0];
+    for (int i = 0; i < n; ++i) DeployInstance(h_.admin(), sid);
+    if (!WaitFor([&] {
+          return AllRunning(h_.admin(), sid, n, [](const json&) { return true; }) && Sum(ReportedLive(c_)) == n;
+        }, std::chrono::seconds(15)))
+      return ::testing::AssertionFailure() << c_.Nodes().dump() << "\n" << h_.Dump();
+    const std::string id1 = h_.NodeId(c_, "w1"), id2 = h_.NodeId(c_, "w2");
+    for (auto& [num, i] : Instances(h_.admin(), sid)) {
+      std::string w = i.value("worker_id", "");
+      if (w != id1 && w != id2) continue;
+      victim = w == id1 ? "w1" : "w2";
+      victim_id = w;
+      survivor = w == id1 ? "w2" : "w1";
+      survivor_id = w == id1 ? id2 : id1;
+      return ::testing::AssertionSuccess();
+    }
+    return ::testing::AssertionFailure() << "no instance on w1 or w2";
+  }
+  Hierarchy& h() { return h_; }
+  ClusterProcess& cluster() { return c_; }
+  NodeProcess& victim_process() { return *proc_[victim]; }
+  // Whether every instance is RUNNING on the survivor, by the root's view.
+  bool AllOnSurvivor(size_t n) {
+    return AllRunning(h_.admin(), sid, n, [&](const json& i) { return i.value("worker_id", "") == survivor_id; });
+  }
 
-  proc[victim]->Kill9();  // the broker publishes its last will at once
-  ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == survivor_id;
-                        }); },
-                      std::chrono::seconds(10)))
-      << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
-  for (auto& [n, i] : Instances(h.admin(), sids[0])) {
+  std::string sid, victim, victim_id, survivor, survivor_id;
+
+ private:
+  Hierarchy h_;
+  ClusterProcess& c_;
+  std::map<std::string, NodeProcess*> proc_;
+};
+
+TEST(Failover, AKilledWorkersInstancesRunAgainOnAnotherNode) {
+  TwoWorkers w("fo-kill");
+  ASSERT_TRUE(w.Start(4));
+  std::set<int64_t> on_victim;
+  for (auto& [n, i] : Instances(w.h().admin(), w.sid))
+    if (i.value("worker_id", "") == w.victim_id) on_victim.insert(n);
+
+  w.victim_process().Kill9();  // the broker publishes its last will at once
+  ASSERT_TRUE(WaitFor([&] { return w.AllOnSurvivor(4); }, std::chrono::seconds(10)))
+      << w.h().admin().Get("/api/service/" + w.sid).body << "\n" << w.h().Dump();
+  for (auto& [n, i] : Instances(w.h().admin(), w.sid)) {
     if (!on_victim.count(n)) continue;
-    EXPECT_NE(i.value("status_detail", "").find("moved from node " + victim + " (connection lost)"), std::string::npos)
+    EXPECT_NE(i.value("status_detail", "").find("moved from node " + w.victim + " (connection lost)"),
+              std::string::npos)
         << i.dump();
   }
-  EXPECT_TRUE(WaitFor([&] { return ReportedLive(c)[survivor] == 4; })) << c.Nodes().dump();
-  json nodes = c.Nodes();
+  EXPECT_TRUE(WaitFor([&] { return ReportedLive(w.cluster())[w.survivor] == 4; })) << w.cluster().Nodes().dump();
+  json nodes = w.cluster().Nodes();
   for (auto& n : nodes)
-    if (n.value("node_name", "") == victim) {
+    if (n.value("node_name", "") == w.victim) {
       EXPECT_FALSE(n.value("active", true)) << n.dump();
     }
 }
 
 TEST(Failover, AFrozenWorkerIsReplacedAndItsCopiesGoWhenItThaws) {
-  Hierarchy h("fo-freeze");
-  auto& c = h.AddCluster("fc");
-  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
-  ASSERT_FALSE(h.WaitClusterReady("fc", 2).empty()) << h.Dump();
-  auto sids = CreateServices(h.admin(), "freeze", json::array({SmallService("web")}));
-  for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
-  ASSERT_TRUE(WaitFor([&] { return Sum(ReportedLive(c)) == 4; }, std::chrono::seconds(15))) << c.Nodes().dump() << h.Dump();
-  const Victim v = PickVictim(h, c, sids[0]);
-  ASSERT_FALSE(v.id.empty());
-  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
+  TwoWorkers w("fo-freeze");
+  ASSERT_TRUE(w.Start(4));
 
-  proc[victim]->Signal(SIGSTOP);  // no will: only its silence tells (the harness runs clusters with --node-timeout 3)
-  ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == survivor_id;
-                        }); },
-                      std::chrono::seconds(15)))
-      << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
+  // No will: only its silence tells (the harness runs clusters with --node-timeout 3).
+  w.victim_process().Signal(SIGSTOP);
+  ASSERT_TRUE(WaitFor([&] { return w.AllOnSurvivor(4); }, std::chrono::seconds(15)))
+      << w.h().admin().Get("/api/service/" + w.sid).body << "\n" << w.h().Dump();
   int moved = 0;
-  for (auto& [n, i] : Instances(h.admin(), sids[0]))
-    if (i.value("status_detail", "").find("moved from node " + victim) != std::string::npos) ++moved;
+  for (auto& [n, i] : Instances(w.h().admin(), w.sid))
+    if (i.value("status_detail", "").find("moved from node " + w.victim) != std::string::npos) ++moved;
   EXPECT_GT(moved, 0);
 
   // Thawed, the node still runs its old copies: the cluster has it remove every one, so that each
   // instance runs once.
-  proc[victim]->Signal(SIGCONT);
+  w.victim_process().Signal(SIGCONT);
   ASSERT_TRUE(WaitFor([&] {
-    auto live = ReportedLive(c);
-    return live[victim] == 0 && live[survivor] == 4;
+    auto live = ReportedLive(w.cluster());
+    return live[w.victim] == 0 && live[w.survivor] == 4;
   }, std::chrono::seconds(15)))
-      << c.Nodes().dump() << "\n" << h.Dump();
-  EXPECT_TRUE(AllRunning(h.admin(), sids[0], 4, [&](const json& i) { return i.value("worker_id", "") == survivor_id; }));
+      << w.cluster().Nodes().dump() << "\n" << w.h().Dump();
+  EXPECT_TRUE(w.AllOnSurvivor(4));
 }
 
 TEST(Failover, ALostClustersInstancesMoveAndTheReturningClusterDropsItsCopies) {
@@ -221,35 +230,22 @@ TEST(Failover, InstancesNoOtherClusterCanTakeWaitForTheirClusterAndReturnWithIt)
 }
 
 TEST(Failover, WhileTheRootIsDownClustersHealAndTheRootCatchesUpOnReturn) {
-  Hierarchy h("fo-rootdown");
-  auto& c = h.AddCluster("rd");
-  std::map<std::string, NodeProcess*> proc = {{"w1", &h.AddNode(c, "w1")}, {"w2", &h.AddNode(c, "w2")}};
-  ASSERT_FALSE(h.WaitClusterReady("rd", 2).empty()) << h.Dump();
-  auto sids = CreateServices(h.admin(), "rootdown", json::array({SmallService("web")}));
-  for (int i = 0; i < 4; ++i) DeployInstance(h.admin(), sids[0]);
-  ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [](const json&) { return true; }); },
-                      std::chrono::seconds(15)))
-      << h.Dump();
-  const Victim v = PickVictim(h, c, sids[0]);
-  ASSERT_FALSE(v.id.empty());
-  const std::string &victim = v.name, &victim_id = v.id, &survivor = v.survivor, &survivor_id = v.survivor_id;
+  TwoWorkers w("fo-rootdown");
+  ASSERT_TRUE(w.Start(4));
 
-  h.root().Kill9();
+  w.h().root().Kill9();
   // A client gets a clear failure, not a hang.
-  auto down = h.admin().Get("/api/service/" + sids[0]);
+  auto down = w.h().admin().Get("/api/service/" + w.sid);
   EXPECT_EQ(down.status, 0u);
   EXPECT_FALSE(down.error.empty());
   // The cluster heals on its own: the victim's instances move to the survivor.
-  proc[victim]->Kill9();
-  ASSERT_TRUE(WaitFor([&] { return ReportedLive(c)[survivor] == 4; }, std::chrono::seconds(10))) << c.Nodes().dump();
+  w.victim_process().Kill9();
+  ASSERT_TRUE(WaitFor([&] { return ReportedLive(w.cluster())[w.survivor] == 4; }, std::chrono::seconds(10))) << w.cluster().Nodes().dump();
 
-  h.root().Restart();
+  w.h().root().Restart();
   // The root's view matches within about one heartbeat (1 s here) of the cluster reaching it.
-  EXPECT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 4, [&](const json& i) {
-                          return i.value("worker_id", "") == survivor_id;
-                        }); },
-                      std::chrono::seconds(8)))
-      << h.admin().Get("/api/service/" + sids[0]).body << "\n" << h.Dump();
+  EXPECT_TRUE(WaitFor([&] { return w.AllOnSurvivor(4); }, std::chrono::seconds(8)))
+      << w.h().admin().Get("/api/service/" + w.sid).body << "\n" << w.h().Dump();
 }
 
 TEST(Failover, ARootKilledDuringADeployBurstRunsEveryAcknowledgedInstanceOnce) {
@@ -311,16 +307,11 @@ TEST(Failover, ARootKilledDuringADeployBurstRunsEveryAcknowledgedInstanceOnce) {
 }
 
 TEST(Failover, ABrokerCrashLosesAndMovesNothing) {
-  Hierarchy h("fo-broker");
-  auto& c = h.AddCluster("mc");
-  h.AddNode(c, "w1");
-  h.AddNode(c, "w2");
-  ASSERT_FALSE(h.WaitClusterReady("mc", 2).empty()) << h.Dump();
-  auto sids = CreateServices(h.admin(), "broker", json::array({SmallService("web")}));
-  for (int i = 0; i < 6; ++i) DeployInstance(h.admin(), sids[0]);
-  ASSERT_TRUE(WaitFor([&] { return AllRunning(h.admin(), sids[0], 6, [](const json&) { return true; }); },
-                      std::chrono::seconds(15)))
-      << h.Dump();
+  TwoWorkers w("fo-broker");
+  ASSERT_TRUE(w.Start(6));
+  Hierarchy& h = w.h();
+  ClusterProcess& c = w.cluster();
+  const std::vector<std::string> sids = {w.sid};
   std::map<int64_t, std::string> where;
   for (auto& [n, i] : Instances(h.admin(), sids[0])) where[n] = i.value("worker_id", "");
 
