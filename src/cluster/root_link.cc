@@ -29,7 +29,14 @@ asio::awaitable<void> Sleep(asio::steady_timer& t, std::chrono::milliseconds d) 
 }  // namespace
 
 RootLink::RootLink(asio::io_context& io, Store& store, NodeRegistry& nodes, Manager& manager, RootLinkOptions opts)
-    : io_(io), store_(store), nodes_(nodes), manager_(manager), opts_(std::move(opts)), wake_(io), push_timer_(io) {}
+    : io_(io),
+      store_(store),
+      nodes_(nodes),
+      manager_(manager),
+      opts_(std::move(opts)),
+      wake_(io),
+      push_timer_(io),
+      pool_(io.get_executor(), HttpPoolOptions{.max_per_host = 1}) {}
 
 void RootLink::Start() {
   auto url = ParseUrl(opts_.root_url);
@@ -47,6 +54,30 @@ void RootLink::Stop() {
   stopped_ = true;
   wake_.cancel();
   push_timer_.cancel();
+  // Each woken waiter finds stopped_ and releases in turn.
+  for (auto& w : send_waiters_) w->cancel();
+  send_waiters_.clear();
+}
+
+asio::awaitable<void> RootLink::AcquireSend() {
+  if (!sending_) {
+    sending_ = true;
+    co_return;
+  }
+  // Handed over by ReleaseSend in arrival order (sending_ stays set), so that a push loop with
+  // changes to send all the time cannot keep the heartbeat waiting.
+  auto t = std::make_shared<asio::steady_timer>(io_, asio::steady_timer::time_point::max());
+  send_waiters_.push_back(t);
+  co_await t->async_wait(asio::as_tuple(asio::use_awaitable));
+}
+
+void RootLink::ReleaseSend() {
+  if (send_waiters_.empty()) {
+    sending_ = false;
+    return;
+  }
+  send_waiters_.front()->cancel();
+  send_waiters_.pop_front();
 }
 
 void RootLink::MarkDirty(const InstanceKey& key) {
@@ -63,7 +94,8 @@ asio::awaitable<Result<unsigned>> RootLink::Post(std::string target, std::string
   req.bearer = std::move(bearer);
   req.body = std::move(body);
   req.timeout = std::chrono::seconds(10);
-  auto res = co_await HttpFetch(io_.get_executor(), url_, std::move(req));
+  // Reports are idempotent: the pool may send one again on a fresh connection.
+  auto res = co_await pool_.Fetch(url_, std::move(req));
   if (!res.ok()) {
     if (root_reachable_) spdlog::warn("msg=\"root unreachable; working on\" error=\"{}\"", res.status().message());
     root_reachable_ = false;
@@ -138,15 +170,25 @@ json RootLink::AggregatesJson() {
 }
 
 asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json aggregates) {
-  // Groups instances by service, in chunks of about push_chunk instances per request. Keys, not
-  // pointers, cross the awaits: an instance may be removed while a chunk is in flight.
+  // Keys, not pointers, cross the awaits: an instance may be removed while a chunk is in flight.
   std::vector<InstanceKey> list;
-  if (keys) {
-    list.assign(keys->begin(), keys->end());
-  } else {
+  if (keys) list.assign(keys->begin(), keys->end());
+  co_await AcquireSend();
+  if (stopped_) {
+    ReleaseSend();
+    co_return false;
+  }
+  if (!keys) {
     list.reserve(manager_.instances().size());
     for (const auto& [k, inst] : manager_.instances()) list.push_back(k);
   }
+  bool ok = co_await SendJobsNow(list, std::move(aggregates));
+  ReleaseSend();
+  co_return ok;
+}
+
+asio::awaitable<bool> RootLink::SendJobsNow(const std::vector<InstanceKey>& list, json aggregates) {
+  // Groups instances by service, in chunks of about push_chunk instances per request.
   size_t pos = 0;
   do {
     json jobs = json::array();
@@ -166,7 +208,9 @@ asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json
     aggregates = nullptr;
     body["jobs"] = std::move(jobs);
     auto status = co_await Post("/api/information/" + cluster_id_, secret_, body.dump());
-    if (!status.ok() || *status == 401 || *status == 404) co_return false;
+    // A 5xx (e.g. 507, the root's disk full) is a report not taken: kept and sent again. Other
+    // 4xx answers say the report itself is wrong, so sending it again would not help.
+    if (!status.ok() || *status == 401 || *status == 404 || *status >= 500) co_return false;
   } while (pos < list.size());
   co_return true;
 }

@@ -5,6 +5,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -17,6 +19,7 @@
 #include "cluster/node_registry.h"
 #include "cluster/store.h"
 #include "common/http_client.h"
+#include "common/http_pool.h"
 
 namespace oak::cluster {
 
@@ -55,8 +58,15 @@ class RootLink {
   boost::asio::awaitable<void> PushLoop();
   boost::asio::awaitable<Status> Register();
   boost::asio::awaitable<Result<unsigned>> Post(std::string target, std::string bearer, std::string body);
-  // Sends `keys` (all instances when null) in chunks; answers false on a transport or auth failure.
+  // Sends `keys` (all instances when null) in chunks; answers false on a transport or auth
+  // failure or a 5xx answer; the caller keeps the keys for the next try.
+  // One send at a time (heartbeats and pushes alike), each body built once the previous send was
+  // answered: the root applies what it receives in order, so an older status can never overwrite
+  // a newer one that went out on another connection.
   boost::asio::awaitable<bool> SendJobs(const std::set<InstanceKey>* keys, nlohmann::json aggregates);
+  boost::asio::awaitable<bool> SendJobsNow(const std::vector<InstanceKey>& list, nlohmann::json aggregates);
+  boost::asio::awaitable<void> AcquireSend();
+  void ReleaseSend();
   nlohmann::json AggregatesJson();
 
   boost::asio::io_context& io_;
@@ -81,6 +91,9 @@ class RootLink {
   bool resync_wanted_ = false;
   boost::asio::steady_timer wake_;       // heartbeat timer
   boost::asio::steady_timer push_timer_;
+  HttpPool pool_;  // one kept-alive connection to the root
+  bool sending_ = false;
+  std::deque<std::shared_ptr<boost::asio::steady_timer>> send_waiters_;  // AcquireSend, oldest first
 };
 
 }  // namespace oak::cluster
