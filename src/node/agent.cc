@@ -296,8 +296,10 @@ void NodeAgent::Report() {
   auto usage = runtime_.Usage();
   auto instances = runtime_.List();
   NodeUsage node = probe_.Sample(usage);
-  Status s = mqtt_->Publish(topic_prefix_ + "information", InformationMessage(node, instances), 1);
-  if (s.ok() && !instances.empty()) s = mqtt_->Publish(topic_prefix_ + "jobs/resources", ResourcesMessage(usage), 1);
+  // QoS 0: a lost periodic report is superseded by the next one, and the cluster reads reports at
+  // QoS 0 anyway; acknowledging each would double the broker's packets for them.
+  Status s = mqtt_->Publish(topic_prefix_ + "information", InformationMessage(node, instances), 0);
+  if (s.ok() && !instances.empty()) s = mqtt_->Publish(topic_prefix_ + "jobs/resources", ResourcesMessage(usage), 0);
   if (!s.ok()) spdlog::warn("msg=\"cannot publish report\" error=\"{}\"", s.message());
 }
 

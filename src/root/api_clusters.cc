@@ -62,6 +62,13 @@ boost::asio::awaitable<HttpResponse> RootApi::ClusterInformation(HttpRequest& re
   std::optional<ClusterRecord> rec;
   if (!IsStatusPush(*body)) rec = c.rec;
   const std::string cluster_id = c.rec.id;
+  // ClusterState lives as long as the registry (clusters are never erased), so `c` outlives the awaits.
+  d_.clusters.BeginReport(c);
+  struct Applying {
+    ClusterRegistry& r;
+    ClusterState& c;
+    ~Applying() { r.EndReport(c); }
+  } applying{d_.clusters, c};
   std::span<const JobReport> rest(reports);
   do {
     std::span<const JobReport> slice = rest.first(std::min(rest.size(), kReportSlice));

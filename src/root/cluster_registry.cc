@@ -1,6 +1,7 @@
 #include "root/cluster_registry.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 #include <limits>
 
@@ -201,11 +202,17 @@ Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
   return Status::Ok();
 }
 
+void ClusterRegistry::EndReport(ClusterState& c) {
+  assert(c.reports_applying > 0);
+  --c.reports_applying;
+  c.rec.last_seen_ms = std::max(c.rec.last_seen_ms, clock_.NowMs());
+}
+
 int ClusterRegistry::CheckLiveness() {
   int changed = 0;
   int64_t now = clock_.NowMs();
   for (auto& [id, c] : clusters_) {
-    if (c->active && now - c->rec.last_seen_ms > timeout_ms_) {
+    if (c->active && c->reports_applying == 0 && now - c->rec.last_seen_ms > timeout_ms_) {
       c->active = false;
       ++changed;
       spdlog::warn("msg=\"cluster inactive\" cluster={} name={} silent_ms={}", id, c->rec.name,
@@ -219,7 +226,8 @@ std::vector<const ClusterState*> ClusterRegistry::Lost() const {
   std::vector<const ClusterState*> out;
   const int64_t now = clock_.NowMs();
   for (const auto& [id, c] : clusters_)
-    if (!c->active && now - std::max(c->rec.last_seen_ms, started_ms_) > timeout_ms_) out.push_back(c.get());
+    if (!c->active && c->reports_applying == 0 && now - std::max(c->rec.last_seen_ms, started_ms_) > timeout_ms_)
+      out.push_back(c.get());
   return out;
 }
 

@@ -22,6 +22,10 @@ struct ClusterState {
   // Resources sent since the last heartbeat, and between the two last ones. A reservation lives
   // until a heartbeat that was sent after it has arrived: at most two heartbeats.
   scheduler::Resources reserved_now, reserved_prev;
+  // Reports of this cluster the root has received and is still applying. A cluster is never
+  // silent while one is: a slow root (its commit queue long under load) must not count its own
+  // delay against the cluster and move the cluster's instances away.
+  int reports_applying = 0;
 };
 
 struct Registration {
@@ -43,6 +47,10 @@ class ClusterRegistry {
   // only counts as a sign of life. Changes memory only: the caller persists `c.rec` (after a
   // heartbeat, not after a push) with the rest of its writes.
   Status ApplyHeartbeat(ClusterState& c, const nlohmann::json& body);
+  // Brackets the applying of one report received from `c` (see ClusterState::reports_applying);
+  // the end counts as a sign of life, as the start did.
+  void BeginReport(ClusterState& c) { ++c.reports_applying; }
+  void EndReport(ClusterState& c);
   // Marks clusters silent for longer than the timeout inactive; answers how many changed.
   int CheckLiveness();
   // Clusters whose instances should live elsewhere: inactive, and silent for longer than the

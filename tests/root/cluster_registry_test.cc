@@ -117,6 +117,23 @@ TEST(ParseLocationTest, AcceptsLatLongAndOptionalRadius) {
     EXPECT_FALSE(ParseLocation(bad).ok()) << bad;
 }
 
+TEST_F(RegistryTest, AClusterWhoseReportTheRootIsStillApplyingIsNotSilent) {
+  auto r = registry_->Register(Body("c1"), "127.0.0.1");
+  ClusterState* c = *registry_->Authenticate(r->id, r->secret);
+  ASSERT_TRUE(registry_->ApplyHeartbeat(*c, {{"vcpus", 4}}).ok());
+  registry_->BeginReport(*c);
+  clock_.Advance(40'000);  // the root's commit queue is long: the report takes 40 s to apply
+  EXPECT_EQ(registry_->CheckLiveness(), 0);
+  EXPECT_TRUE(registry_->Lost().empty());
+  registry_->EndReport(*c);
+  clock_.Advance(14'000);  // the end of the report was a sign of life
+  EXPECT_EQ(registry_->CheckLiveness(), 0);
+  clock_.Advance(2'000);
+  EXPECT_EQ(registry_->CheckLiveness(), 1);
+  clock_.Advance(16'000);
+  EXPECT_EQ(registry_->Lost().size(), 1u);
+}
+
 TEST_F(RegistryTest, ALostClusterIsOneSilentForATimeoutAlsoCountingFromARestart) {
   auto r = registry_->Register(Body("c1"), "127.0.0.1");
   ClusterState* c = *registry_->Authenticate(r->id, r->secret);
