@@ -1,5 +1,7 @@
 #include "node/agent.h"
 
+#include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -194,6 +196,7 @@ void NodeAgent::OnMqttConnect(bool ok, const std::string& reason) {
     refusals_ = 0;
     backoff_ = std::chrono::milliseconds(0);
     spdlog::log(opts_.routine_log_level, "msg=\"connected to the broker\" id={}", id_);
+    full_report_due_ = true;
     Report();  // the cluster hears from us at once, not one interval later
     ArmReport();
     return;
@@ -296,10 +299,25 @@ void NodeAgent::Report() {
   auto usage = runtime_.Usage();
   auto instances = runtime_.List();
   NodeUsage node = probe_.Sample(usage);
+  // The instance list and their usage go with the first report after a connect, whenever the list
+  // (instances and their statuses) changed, and every kFullReportEvery reports; the reports in
+  // between carry the node's resources only. Most of a fleet's reports are of nothing new, and
+  // the list and usage make up most of their bytes and of the cluster's parsing.
+  const bool same = instances.size() == listed_.size() &&
+                    std::equal(instances.begin(), instances.end(), listed_.begin(), [](const auto& a, const auto& b) {
+                      return a.key == b.key && a.status == b.status;
+                    });
+  const bool full = full_report_due_ || !same || ++reports_since_full_ >= kFullReportEvery;
+  if (full) {
+    full_report_due_ = false;
+    reports_since_full_ = 0;
+    listed_ = instances;
+  }
   // QoS 0: a lost periodic report is superseded by the next one, and the cluster reads reports at
   // QoS 0 anyway; acknowledging each would double the broker's packets for them.
-  Status s = mqtt_->Publish(topic_prefix_ + "information", InformationMessage(node, instances), 0);
-  if (s.ok() && !instances.empty()) s = mqtt_->Publish(topic_prefix_ + "jobs/resources", ResourcesMessage(usage), 0);
+  Status s = mqtt_->Publish(topic_prefix_ + "information", InformationMessage(node, full ? &instances : nullptr), 0);
+  if (s.ok() && full && !instances.empty())
+    s = mqtt_->Publish(topic_prefix_ + "jobs/resources", ResourcesMessage(usage), 0);
   if (!s.ok()) spdlog::warn("msg=\"cannot publish report\" error=\"{}\"", s.message());
 }
 

@@ -241,7 +241,9 @@ std::string JobMessage(const InstanceStatus& s, const std::string& publicip) {
   return out;
 }
 
-std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>& instances) {
+std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>* list) {
+  static const std::vector<InstanceStatus> kNone;
+  const std::vector<InstanceStatus>& instances = list ? *list : kNone;
   std::string out = "{";
   out.reserve(160 + instances.size() * 64);
   Key(out, "cpu_percent");
@@ -254,8 +256,8 @@ std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceSta
     Key(out, "gpu_percent");
     Num(out, u.gpu_percent);
   }
-  Key(out, "instances");
-  out += '[';
+  if (list) Key(out, "instances");
+  if (list) out += '[';
   for (size_t n = 0; n < instances.size(); ++n) {
     const InstanceStatus& i = instances[n];
     out += n == 0 ? "{" : ",{";
@@ -267,7 +269,7 @@ std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceSta
     Str(out, i.status);
     out += '}';
   }
-  out += ']';
+  if (list) out += ']';
   Key(out, "memory");
   Num(out, u.memory_free_mb);
   Key(out, "memory_percent");

@@ -52,7 +52,8 @@ Result<LogsRequest> ParseLogsRequest(std::string_view payload);
 std::string LogsReply(const LogsRequest& req, const Result<std::string>& logs);
 
 std::string JobMessage(const InstanceStatus& s, const std::string& publicip);
-std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>& instances);
+// `instances` null: the report leaves the list out (the cluster then keeps the one it has).
+std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceStatus>* instances);
 std::string ResourcesMessage(const std::vector<InstanceUsage>& usage);
 std::string WillMessage(const std::string& node_id);
 

@@ -94,7 +94,11 @@ TEST_F(NodeProcessTest, RegistersAndReportsEveryInterval) {
   }
   EXPECT_GE(last["cpu_percent"].get<double>(), 0);
   EXPECT_LE(last["cpu_percent"].get<double>(), 100);
-  EXPECT_TRUE(last["instances"].is_array());
+  // The instance list (empty here) goes with the first report and with every fifth after it; the
+  // reports between carry the node's resources only.
+  for (size_t i = 0; i < info.size(); ++i)
+    EXPECT_EQ(info[i].json.contains("instances"), i % 5 == 0) << "report " << i << ": " << info[i].json;
+  EXPECT_TRUE(info[0].json["instances"].is_array());
 
   // A restart keeps the identity (the cluster keys it by host name) and the stored id.
   EXPECT_EQ(ExitCode(node->Stop(SIGTERM)), 0) << node->Log();
@@ -124,6 +128,18 @@ TEST_F(NodeProcessTest, InstanceLifecycleOverMqtt) {
   EXPECT_LE(res["services"][0]["cpu_percent"].get<double>(), 100);
   json info = cluster_.On("nodes/" + id + "/information").back().json;
   EXPECT_EQ(info["instances"], json::parse(R"([{"sname":"app.ns.web.ns","instance":0,"status":"RUNNING"}])"));
+
+  // With nothing changing, the list and the usage go with every fifth report only.
+  const auto info_before = cluster_.On("nodes/" + id + "/information").size();
+  const auto usage_before = cluster_.On("nodes/" + id + "/jobs/resources").size();
+  ASSERT_TRUE(cluster_.Pump([&] { return cluster_.On("nodes/" + id + "/information").size() >= info_before + 10; }));
+  auto later = cluster_.On("nodes/" + id + "/information");
+  size_t listed = 0;
+  for (size_t i = info_before; i < info_before + 10; ++i) listed += later[i].json.contains("instances");
+  EXPECT_EQ(listed, 2u);
+  const auto usage_reports = cluster_.On("nodes/" + id + "/jobs/resources").size() - usage_before;
+  EXPECT_GE(usage_reports, 1u);
+  EXPECT_LE(usage_reports, 3u);
 
   // Deploying it again reports where it stands and changes nothing.
   Deploy(id, "app.ns.web.ns", 0);

@@ -152,7 +152,8 @@ TEST(MessagesTest, ShapesOfDocsMqttMd) {
   u.memory_free_mb = 4692;
   u.disk_free_mb = 40960;
   u.vcpus = 4;
-  json info = json::parse(InformationMessage(u, {s}));
+  std::vector<InstanceStatus> one{s};
+  json info = json::parse(InformationMessage(u, &one));
   EXPECT_EQ(info["cpu_percent"], 12.5);
   EXPECT_EQ(info["memory"], 4692);
   EXPECT_EQ(info["disk"], 40960);
@@ -160,7 +161,8 @@ TEST(MessagesTest, ShapesOfDocsMqttMd) {
   EXPECT_FALSE(info.contains("gpu_percent")) << "gpu fields only with GPUs";
   EXPECT_EQ(info["instances"], json::parse(R"([{"sname":"app.ns.svc.ns","instance":0,"status":"RUNNING"}])"));
   u.has_gpu = true;
-  EXPECT_TRUE(json::parse(InformationMessage(u, {})).contains("gpu_memory_free"));
+  EXPECT_TRUE(json::parse(InformationMessage(u, nullptr)).contains("gpu_memory_free"));
+  EXPECT_FALSE(json::parse(InformationMessage(u, nullptr)).contains("instances")) << "no list: the cluster keeps its own";
 
   InstanceUsage iu{{"app.ns.svc.ns", 0}, "container", 1.5, 12, 0.4, 0};
   json res = json::parse(ResourcesMessage({iu}));
@@ -198,10 +200,16 @@ TEST(MessagesTest, TextIsWhatDumpingTheDocumentGives) {
       j["gpu_percent"] = u.gpu_percent;
       j["gpu_memory_free"] = u.gpu_memory_free_mb;
     }
-    EXPECT_EQ(InformationMessage(u, list), dump(j));
-    EXPECT_EQ(InformationMessage(u, {}), dump([&] {
+    EXPECT_EQ(InformationMessage(u, &list), dump(j));
+    const std::vector<InstanceStatus> none;
+    EXPECT_EQ(InformationMessage(u, &none), dump([&] {
                 json e = j;
                 e["instances"] = json::array();
+                return e;
+              }()));
+    EXPECT_EQ(InformationMessage(u, nullptr), dump([&] {
+                json e = j;
+                e.erase("instances");
                 return e;
               }()));
   }
