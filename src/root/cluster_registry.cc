@@ -208,6 +208,17 @@ void ClusterRegistry::EndReport(ClusterState& c) {
   c.rec.last_seen_ms = std::max(c.rec.last_seen_ms, clock_.NowMs());
 }
 
+void ClusterRegistry::NoteTick(int64_t period_ms) {
+  constexpr int64_t kSlackMs = 1000;  // a busy loop runs timers a little late; that is not a stall
+  const int64_t now = clock_.NowMs();
+  const int64_t late = last_tick_ms_ < 0 ? 0 : now - last_tick_ms_ - period_ms;
+  last_tick_ms_ = now;
+  if (late <= kSlackMs) return;
+  spdlog::warn("msg=\"root loop ran late; not counted as cluster silence\" late_ms={}", late);
+  started_ms_ = std::min(now, started_ms_ + late);
+  for (auto& [id, c] : clusters_) c->rec.last_seen_ms = std::min(now, c->rec.last_seen_ms + late);
+}
+
 int ClusterRegistry::CheckLiveness() {
   int changed = 0;
   int64_t now = clock_.NowMs();

@@ -51,6 +51,10 @@ class ClusterRegistry {
   // the end counts as a sign of life, as the start did.
   void BeginReport(ClusterState& c) { ++c.reports_applying; }
   void EndReport(ClusterState& c);
+  // Called by the liveness loop at each tick, meant `period_ms` after the previous one. A tick that
+  // comes late means the root itself was not running (starved of CPU, stalled on its disk): the
+  // delay is not counted as silence of the clusters, whose reports were waiting for the root.
+  void NoteTick(int64_t period_ms);
   // Marks clusters silent for longer than the timeout inactive; answers how many changed.
   int CheckLiveness();
   // Clusters whose instances should live elsewhere: inactive, and silent for longer than the
@@ -74,6 +78,7 @@ class ClusterRegistry {
   const Clock& clock_;
   int64_t timeout_ms_;
   int64_t started_ms_;
+  int64_t last_tick_ms_ = -1;
   std::map<std::string, std::unique_ptr<ClusterState>> clusters_;  // by id
 };
 

@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -62,10 +64,15 @@ Status BootstrapAdmin(Store& store, const Clock& clock, const std::string& passw
 
 asio::awaitable<void> LivenessLoop(ClusterRegistry& clusters, Dispatcher& dispatcher) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  // Ticks on a fixed schedule, so that the time the work below takes does not make the next
+  // tick look late to NoteTick.
+  timer.expires_after(std::chrono::seconds(1));
   for (;;) {
-    timer.expires_after(std::chrono::seconds(1));
     auto [ec] = co_await timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (ec) co_return;
+    const auto now = asio::steady_timer::clock_type::now();
+    timer.expires_at(std::max(timer.expiry(), now - std::chrono::milliseconds(500)) + std::chrono::seconds(1));
+    clusters.NoteTick(1000);
     clusters.CheckLiveness();
     dispatcher.FailOver();
     dispatcher.Maintain();

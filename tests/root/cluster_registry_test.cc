@@ -117,6 +117,29 @@ TEST(ParseLocationTest, AcceptsLatLongAndOptionalRadius) {
     EXPECT_FALSE(ParseLocation(bad).ok()) << bad;
 }
 
+TEST_F(RegistryTest, TimeTheRootWasNotRunningIsNotCountedAsSilence) {
+  auto r = registry_->Register(Body("c1"), "127.0.0.1");
+  ClusterState* c = *registry_->Authenticate(r->id, r->secret);
+  ASSERT_TRUE(registry_->ApplyHeartbeat(*c, {{"vcpus", 4}}).ok());
+  registry_->NoteTick(1000);
+  clock_.Advance(1'000);
+  registry_->NoteTick(1000);  // on time
+  clock_.Advance(20'000);     // the root's loop did not run for 20 s
+  registry_->NoteTick(1000);
+  EXPECT_EQ(registry_->CheckLiveness(), 0) << "the cluster was silent only while the root was";
+  EXPECT_TRUE(registry_->Lost().empty());
+  for (int i = 0; i < 15; ++i) {  // then the root runs again, on time, and the cluster stays silent
+    clock_.Advance(1'000);
+    registry_->NoteTick(1000);
+  }
+  EXPECT_EQ(registry_->CheckLiveness(), 1);
+  for (int i = 0; i < 16; ++i) {
+    clock_.Advance(1'000);
+    registry_->NoteTick(1000);
+  }
+  EXPECT_EQ(registry_->Lost().size(), 1u);
+}
+
 TEST_F(RegistryTest, AClusterWhoseReportTheRootIsStillApplyingIsNotSilent) {
   auto r = registry_->Register(Body("c1"), "127.0.0.1");
   ClusterState* c = *registry_->Authenticate(r->id, r->secret);
