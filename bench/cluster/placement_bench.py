@@ -142,6 +142,9 @@ def main():
     ap.add_argument("--instances", type=int, default=2_000 if QUICK else 100_000)
     ap.add_argument("--services", type=int, default=20 if QUICK else 100)
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--sim-nice", type=int, default=5,
+                    help="nice value of the `oak sim` processes: they stand for remote machines, and at the default "
+                         "CPU share of one process each they would take the CPU of the tiers being measured")
     ap.add_argument("--json")
     ap.add_argument("--root-log-level", default="warn")
     ap.add_argument("--no-keep-alive", action="store_true", help="the deploy client opens a connection per call")
@@ -154,7 +157,8 @@ def main():
     oak = os.path.join(build, "oak")
     tmp = tempfile.mkdtemp(prefix="oak-bench-placement-")
     children = []
-    result = {"clusters": a.clusters, "nodes": a.nodes, "instances": a.instances, "services": a.services}
+    result = {"clusters": a.clusters, "nodes": a.nodes, "instances": a.instances, "services": a.services,
+              "sim_nice": a.sim_nice}
 
     def start(argv, name):
         c = Child(argv, os.path.join(tmp, name + ".log"), name)
@@ -194,6 +198,8 @@ def main():
             url = read_ready(os.path.join(tmp, f"c{i}.ready"))
             sims.append(start([oak, "sim", "--cluster", url, "--node-token", NODE_TOKEN, "--nodes", str(per_cluster),
                                "--name-prefix", f"c{i}-n", "--log-level", "warn"], f"sim{i}"))
+            if a.sim_nice:
+                os.setpriority(os.PRIO_PROCESS, sims[-1].pid, a.sim_nice)
 
         def active_nodes():
             try:

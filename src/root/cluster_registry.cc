@@ -208,6 +208,11 @@ void ClusterRegistry::EndReport(ClusterState& c) {
   c.rec.last_seen_ms = std::max(c.rec.last_seen_ms, clock_.NowMs());
 }
 
+void ClusterRegistry::NoteAnswer(const std::string& id) {
+  if (auto it = clusters_.find(id); it != clusters_.end())
+    it->second->rec.last_seen_ms = std::max(it->second->rec.last_seen_ms, clock_.NowMs());
+}
+
 void ClusterRegistry::NoteTick(int64_t period_ms) {
   constexpr int64_t kSlackMs = 1000;  // a busy loop runs timers a little late; that is not a stall
   const int64_t now = clock_.NowMs();

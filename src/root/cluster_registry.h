@@ -51,6 +51,10 @@ class ClusterRegistry {
   // the end counts as a sign of life, as the start did.
   void BeginReport(ClusterState& c) { ++c.reports_applying; }
   void EndReport(ClusterState& c);
+  // An answer of the cluster to one of the root's requests (a deploy, an undeploy): as much a sign
+  // of life as a report. Keeps a busy cluster whose reports queue behind its answers from being
+  // counted silent; does not make an inactive cluster active (only a heartbeat does).
+  void NoteAnswer(const std::string& id);
   // Called by the liveness loop at each tick, meant `period_ms` after the previous one. A tick that
   // comes late means the root itself was not running (starved of CPU, stalled on its disk): the
   // delay is not counted as silence of the clusters, whose reports were waiting for the root.

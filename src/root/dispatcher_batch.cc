@@ -100,6 +100,7 @@ asio::awaitable<void> Dispatcher::AttemptBatch(std::string cluster_id, std::vect
   creq.timeout = opts_.request_timeout;
   auto res = co_await pool_.Fetch(*url, std::move(creq));
   if (alive.expired()) co_return;
+  if (res.ok()) clusters_.NoteAnswer(cluster_id);
 
   if (res.ok() && (res->status == 404 || res->status == 405)) {
     // A cluster without the batched form: from now on one request per instance, these first.

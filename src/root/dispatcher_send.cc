@@ -131,6 +131,7 @@ asio::awaitable<void> Dispatcher::Attempt(std::string cluster_id, Delivery d) {
     const std::string cluster_name = c->rec.name;
     auto res = co_await pool_.Fetch(*url, std::move(creq));
     if (alive.expired()) co_return;
+    if (res.ok()) clusters_.NoteAnswer(cluster_id);
     if (res.ok() && res->status / 100 == 2) {
       spdlog::debug("msg=\"instance sent\" service={} instance={} cluster={}", d.service_id, d.number, cluster_name);
       Done(d.service_id, d.number);
@@ -208,6 +209,7 @@ asio::awaitable<void> Dispatcher::RunUndeploy(std::string cluster_id, std::strin
     creq.timeout = opts_.request_timeout;
     auto res = co_await pool_.Fetch(*url, std::move(creq));
     if (alive.expired()) co_return;
+    if (res.ok()) clusters_.NoteAnswer(cluster_id);
     if (res.ok() && (res->status / 100 == 2 || res->status == 404)) co_return;
     spdlog::warn("msg=\"undeploy attempt failed\" service={} instance={} cluster={} attempt={} error=\"{}\"",
                  service_id, number, cluster_id, attempt, res.ok() ? MessageOf(*res) : res.status().message());

@@ -140,6 +140,22 @@ TEST_F(RegistryTest, TimeTheRootWasNotRunningIsNotCountedAsSilence) {
   EXPECT_EQ(registry_->Lost().size(), 1u);
 }
 
+TEST_F(RegistryTest, AnAnswerToTheRootIsASignOfLifeButDoesNotMakeActive) {
+  auto r = registry_->Register(Body("c1"), "127.0.0.1");
+  ClusterState* c = *registry_->Authenticate(r->id, r->secret);
+  ASSERT_TRUE(registry_->ApplyHeartbeat(*c, {{"vcpus", 4}}).ok());
+  clock_.Advance(14'000);
+  registry_->NoteAnswer(r->id);  // answered a deploy; its reports are still on their way
+  clock_.Advance(14'000);
+  EXPECT_EQ(registry_->CheckLiveness(), 0);
+  clock_.Advance(2'000);
+  EXPECT_EQ(registry_->CheckLiveness(), 1);
+  registry_->NoteAnswer(r->id);
+  EXPECT_EQ(registry_->ActiveCount(), 0) << "only a heartbeat brings a cluster back";
+  EXPECT_TRUE(registry_->Lost().empty()) << "but one that answers is not lost";
+  registry_->NoteAnswer("no-such-cluster");  // ignored
+}
+
 TEST_F(RegistryTest, AClusterWhoseReportTheRootIsStillApplyingIsNotSilent) {
   auto r = registry_->Register(Body("c1"), "127.0.0.1");
   ClusterState* c = *registry_->Authenticate(r->id, r->secret);
