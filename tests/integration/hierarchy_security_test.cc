@@ -121,6 +121,87 @@ TEST(HierarchySecurity, BrokerConfinesEachNodeToItsOwnTopics) {
   EXPECT_EQ(sub_a->Log().find("secret-of-b"), std::string::npos) << sub_a->Log();
 }
 
+// The cluster's secret at the root, as the cluster stored it (its meta table).
+std::string ClusterSecret(const ClusterProcess& c) {
+  std::string cmd = "/usr/bin/sqlite3 " + c.data_dir() + "/cluster.db \"SELECT value FROM meta WHERE key = 'root.secret'\"";
+  std::string out;
+  if (FILE* f = popen(cmd.c_str(), "r")) {
+    char buf[256];
+    while (fgets(buf, sizeof buf, f)) out += buf;
+    pclose(f);
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+TEST(HierarchySecurity, MalformedBatchedDeploysAreRefusedNamingTheField) {
+  Hierarchy h("hier-batch-bad");
+  auto& c = h.AddCluster("strict");
+  auto& node = h.AddNode(c, "n1");
+  ASSERT_FALSE(h.WaitClusterReady("strict", 1).empty()) << h.Dump();
+  const std::string secret = ClusterSecret(c);
+  ASSERT_FALSE(secret.empty());
+  auto url = ParseUrl(c.url());
+  ASSERT_TRUE(url.ok());
+  auto post = [&](const std::string& bearer, const std::string& body) -> std::pair<unsigned, json> {
+    ClientRequest req;
+    req.method = boost::beast::http::verb::post;
+    req.target = "/api/instances/deploy";
+    req.bearer = bearer;
+    req.body = body;
+    auto res = HttpFetchSync(*url, std::move(req));
+    if (!res.ok()) return {0, json()};
+    return {res->status, json::parse(res->body, nullptr, false)};
+  };
+  auto [st, j] = post("", R"({"jobs": []})");
+  EXPECT_EQ(st, 401u) << j;
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"not json", "body"},
+      {R"([1, 2])", "body"},
+      {R"({"jobs": {}})", "jobs"},
+      {R"({"jobs": [7]})", "jobs[0]"},
+      {R"({"jobs": [{"service": {}, "instance_numbers": [0]}]})", "jobs[0].job_id"},
+      {R"({"jobs": [{"job_id": "x", "instance_numbers": [0]}]})", "jobs[0].service"},
+      {R"({"jobs": [{"job_id": "x", "service": {}, "instance_numbers": [-1]}]})", "jobs[0].instance_numbers"},
+      {R"({"jobs": [{"job_id": "x", "service": {}, "instance_numbers": ["0"]}]})", "jobs[0].instance_numbers"},
+  };
+  for (auto& [body, field] : bad) {
+    auto [code, answer] = post(secret, body);
+    EXPECT_EQ(code, 400u) << body << " -> " << answer;
+    EXPECT_NE(answer.value("message", "").find(field), std::string::npos) << body << " -> " << answer;
+  }
+  // One good and one refused document in the same batch: each instance gets its own answer, and
+  // only the good one is placed.
+  // A service the root knows, so that the root keeps what the cluster then reports.
+  auto sids = CreateServices(h.admin(), "batchok", json::array({Microservice("web")}));
+  ASSERT_EQ(sids.size(), 1u);
+  json service = h.admin().Get("/api/service/" + sids[0]).json;
+  ASSERT_TRUE(service.contains("job_name")) << service;
+  json good{{"job_id", sids[0]},
+            {"service", {{"job_name", service["job_name"]}, {"virtualization", "container"}, {"memory", 1}, {"vcpus", 0}}},
+            {"instance_numbers", {0, 1}}};
+  json refused{{"job_id", "badjob"}, {"service", {{"job_name", 42}}}, {"instance_numbers", {0}}};
+  auto [code, answer] = post(secret, json{{"jobs", {good, refused}}}.dump());
+  ASSERT_EQ(code, 200u) << answer;
+  ASSERT_EQ(answer["results"].size(), 3u) << answer;
+  for (auto& r : answer["results"]) {
+    if (r["job_id"] == sids[0]) EXPECT_EQ(r["code"], 200) << r;
+    else EXPECT_EQ(r["code"], 400) << r;
+  }
+  // The good instances reach the node (the root, which never asked for them, then has them
+  // removed again); the refused one never does.
+  const std::string name = service["job_name"].get<std::string>();
+  EXPECT_TRUE(WaitFor([&] {
+    std::string log = node.Log();
+    return log.find("msg=deploy instance=" + name + ".instance.0") != std::string::npos &&
+           log.find("msg=deploy instance=" + name + ".instance.1") != std::string::npos;
+  })) << h.Dump();
+  std::string log = node.Log();
+  size_t deploys = 0;
+  for (size_t at = log.find("msg=deploy "); at != std::string::npos; at = log.find("msg=deploy ", at + 1)) ++deploys;
+  EXPECT_EQ(deploys, 2u) << log;
+}
+
 TEST(HierarchySecurity, MalformedMqttIsDroppedAndTheClusterKeepsWorking) {
   Hierarchy h("hier-malformed");
   auto& c = h.AddCluster("robust");
