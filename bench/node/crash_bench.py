@@ -355,6 +355,9 @@ def main():
     return 0
 
 
+NODE_TIMEOUT_S = 6  # `oak cluster --node-timeout`, left at its default here
+
+
 def report(r):
     b = r["runc_run_ms"]
 
@@ -369,10 +372,13 @@ def report(r):
         if not m:
             continue
         f = m["failover_s"]
+        # A crash is seen at once (the last will); a hung node only by its silence, so its goal is
+        # the cluster's node timeout plus the same re-placement goal.
+        goal = GOAL_S if mode == "kill" else NODE_TIMEOUT_S + GOAL_S
         rows += [
-            (f"{title}, {m['n']} times: to RUNNING on the other, p50", s(f, "p50"), f"<= {GOAL_S:.0f} s",
-             verdict(f["p50"] <= GOAL_S)),
-            ("  max / min", f"{f['max']:.2f} / {f['min']:.2f} s", f"<= {GOAL_S:.0f} s", verdict(f["max"] <= GOAL_S)),
+            (f"{title}, {m['n']} times: to RUNNING on the other, p50", s(f, "p50"), f"<= {goal:.0f} s",
+             verdict(f["p50"] <= goal)),
+            ("  max / min", f"{f['max']:.2f} / {f['min']:.2f} s", f"<= {goal:.0f} s", verdict(f["max"] <= goal)),
             ("  cluster detects the loss, p50 / max", f"{s(m['detected_s'], 'p50')} / {s(m['detected_s'], 'max')}",
              "by " + "+".join(m["detected_by"]), ""),
             ("  new node's RUNNING (its log), p50 / max",
