@@ -138,6 +138,9 @@ int RunCluster(const ClusterOptions& o) {
     mopts.password = bopts.admin_password;
     mqtt_advertise_host = IsWildcardHost(bopts.listen_host) ? "" : bopts.listen_host;
     mqtt_advertise_port = bopts.port;
+    // Our own broker on this host, restarted within a fraction of a second when it dies: retry
+    // every second rather than backing off to 10 s, which once left node silence uncounted for 7 s.
+    mopts.reconnect_max_s = 1;
   } else {
     auto t = ParseMqttUrl(o.mqtt_url);
     if (!t.ok()) return fail(t.status());
