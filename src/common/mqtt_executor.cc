@@ -198,6 +198,28 @@ void StopOnExecutor(State& st) {
       if (n <= 0) break;
       mosquitto_loop_write(st.mosq, 1);
     }
+    // libmosquitto closes its descriptor once DISCONNECT is written, but ours (a duplicate) keeps
+    // the connection, and closing a socket with unread input (the broker's PUBACKs for that
+    // burst) makes the kernel send a reset; a broker that sees the reset before it read our
+    // DISCONNECT fires the will. So: end our side, and read (and drop) what arrives until the
+    // broker closes, within the same deadline and at most 200 ms.
+    const bool sent = !SocketOpen(st) || !mosquitto_want_write(st.mosq);
+    const int fd = st.sock ? st.sock->native_handle() : -1;
+    if (sent && fd >= 0 && ::shutdown(fd, SHUT_WR) == 0) {
+      const auto drain_until = std::min(deadline, std::chrono::steady_clock::now() + 200ms);
+      char scratch[16384];
+      for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(drain_until - std::chrono::steady_clock::now());
+        if (left.count() <= 0) break;
+        pollfd p{fd, POLLIN, 0};
+        int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) break;
+        ssize_t got = ::recv(fd, scratch, sizeof scratch, MSG_DONTWAIT);
+        if (got == 0) break;  // the broker closed: nothing unread remains
+        if (got < 0 && errno != EAGAIN && errno != EINTR) break;
+      }
+    }
   }
   st.sock.reset();
   ++st.io_gen;
