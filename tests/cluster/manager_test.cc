@@ -5,6 +5,7 @@
 
 #include <set>
 
+#include "cluster/one_node_cluster.h"
 #include "support/process.h"
 
 namespace oak::cluster {
@@ -523,58 +524,33 @@ namespace oak::cluster {
 namespace {
 
 TEST(ManagerDeferred, StatusChangesOfOneTurnAreWrittenTogether) {
-  TempDir dir("cluster-deferred");
-  auto store = OpenSqliteStore(dir / "cluster.db");
-  ASSERT_TRUE(store.ok());
-  ManualClock clock;
   RecordingBus bus;
-  NodeRegistry nodes(**store, clock, 6000);
   std::vector<std::function<void()>> later;
-  Manager m(**store, nodes, bus, clock,
-            ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
-  ASSERT_TRUE(m.Load().ok());
-  NodeDescription d;
-  d.host = "a";
-  d.vcpus = 4;
-  d.memory_mb = 4096;
-  d.virtualization = {"container"};
-  auto n = nodes.Register(d);
-  ASSERT_TRUE(n.ok());
-  m.OnMessage("nodes/" + (*n)->rec.id + "/information", R"({"memory": 4096})");
+  OneNodeCluster c("cluster-deferred", bus, 4, 4096,
+                   ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
+  ASSERT_FALSE(c.node().empty());
+  Manager& m = c.manager();
   ASSERT_TRUE(m.Deploy("job", 0, Service("a.b.c.d")).ok());
   // A deploy is on disk before the root gets its answer.
-  auto rows = (*store)->ListInstances();
+  auto rows = c.store().ListInstances();
   ASSERT_TRUE(rows.ok());
   ASSERT_EQ(rows->size(), 1u);
   EXPECT_EQ((*rows)[0].status, "NODE_SCHEDULED");
   later.clear();
-  for (const char* st : {"CREATING", "RUNNING"})
-    m.OnMessage("nodes/" + (*n)->rec.id + "/job", json{{"sname", "a.b.c.d"}, {"instance", 0}, {"status", st}}.dump());
-  EXPECT_EQ((*(*store)->ListInstances())[0].status, "NODE_SCHEDULED") << "written at the end of the turn";
+  for (const char* st : {"CREATING", "RUNNING"}) c.Event(0, st);
+  EXPECT_EQ((*c.store().ListInstances())[0].status, "NODE_SCHEDULED") << "written at the end of the turn";
   ASSERT_EQ(later.size(), 1u) << "one flush per turn, however many changes";
   later[0]();
-  EXPECT_EQ((*(*store)->ListInstances())[0].status, "RUNNING");
+  EXPECT_EQ((*c.store().ListInstances())[0].status, "RUNNING");
 }
 
 TEST(ManagerDeferred, ABatchIsOnDiskBeforeDeployBatchReturnsAndBadDocumentsFailOnlyTheirJob) {
-  TempDir dir("cluster-batch");
-  auto store = OpenSqliteStore(dir / "cluster.db");
-  ASSERT_TRUE(store.ok());
-  ManualClock clock;
   RecordingBus bus;
-  NodeRegistry nodes(**store, clock, 6000);
   std::vector<std::function<void()>> later;  // never run: DeployBatch must not rely on them
-  Manager m(**store, nodes, bus, clock,
-            ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
-  ASSERT_TRUE(m.Load().ok());
-  NodeDescription d;
-  d.host = "a";
-  d.vcpus = 64;
-  d.memory_mb = 64 * 1024;
-  d.virtualization = {"container"};
-  auto n = nodes.Register(d);
-  ASSERT_TRUE(n.ok());
-  m.OnMessage("nodes/" + (*n)->rec.id + "/information", R"({"memory": 65536})");
+  OneNodeCluster c("cluster-batch", bus, 64, 64 * 1024,
+                   ManagerOptions{.defer = [&](std::function<void()> fn) { later.push_back(std::move(fn)); }});
+  ASSERT_FALSE(c.node().empty());
+  Manager& m = c.manager();
 
   json web = Service("a.b.web.d"), db = Service("a.b.db.d"), bad = Service("a.b.bad.d");
   bad["memory"] = "lots";
@@ -586,12 +562,12 @@ TEST(ManagerDeferred, ABatchIsOnDiskBeforeDeployBatchReturnsAndBadDocumentsFailO
   EXPECT_TRUE(out[2][0].ok());
   EXPECT_EQ(out[2][1].code(), Code::kInvalid);
 
-  auto rows = (*store)->ListInstances();
+  auto rows = c.store().ListInstances();
   ASSERT_TRUE(rows.ok());
   EXPECT_EQ(rows->size(), 4u) << "every accepted instance is stored before the answer";
   for (auto& r : *rows) EXPECT_EQ(r.status, "NODE_SCHEDULED");
   // The stored document carries no instance number; each deploy message carries its own.
-  auto stored = (*store)->GetService("web");
+  auto stored = c.store().GetService("web");
   ASSERT_TRUE(stored.ok() && *stored);
   EXPECT_FALSE(json::parse((*stored)->doc_text).contains("instance_number"));
   std::set<int64_t> numbers;
