@@ -10,22 +10,26 @@ namespace {
 
 using oak::testing::Process;
 
-struct Registration {
-  unsigned status = 0;
+struct Answer {
+  unsigned status = 0;  // 0: no answer
   json body;
 };
 
-Registration RegisterNode(const ClusterProcess& c, const std::string& token, const std::string& body) {
+Answer PostTo(const ClusterProcess& c, const std::string& target, const std::string& bearer, const std::string& body) {
   auto url = ParseUrl(c.url());
   if (!url.ok()) return {};
   ClientRequest req;
   req.method = boost::beast::http::verb::post;
-  req.target = "/api/node/register";
-  req.bearer = token;
+  req.target = target;
+  req.bearer = bearer;
   req.body = body;
   auto res = HttpFetchSync(*url, std::move(req));
   if (!res.ok()) return {};
   return {res->status, json::parse(res->body, nullptr, false)};
+}
+
+Answer RegisterNode(const ClusterProcess& c, const std::string& token, const std::string& body) {
+  return PostTo(c, "/api/node/register", token, body);
 }
 
 // mosquitto's own command-line clients against the cluster's broker.
@@ -51,7 +55,7 @@ class MqttCli {
   std::string port_;
 };
 
-std::string CredsOf(const Registration& r, const char* field) {
+std::string CredsOf(const Answer& r, const char* field) {
   return r.body.is_object() ? r.body.value(field, "") : "";
 }
 
@@ -141,17 +145,9 @@ TEST(HierarchySecurity, MalformedBatchedDeploysAreRefusedNamingTheField) {
   ASSERT_FALSE(h.WaitClusterReady("strict", 1).empty()) << h.Dump();
   const std::string secret = ClusterSecret(c);
   ASSERT_FALSE(secret.empty());
-  auto url = ParseUrl(c.url());
-  ASSERT_TRUE(url.ok());
   auto post = [&](const std::string& bearer, const std::string& body) -> std::pair<unsigned, json> {
-    ClientRequest req;
-    req.method = boost::beast::http::verb::post;
-    req.target = "/api/instances/deploy";
-    req.bearer = bearer;
-    req.body = body;
-    auto res = HttpFetchSync(*url, std::move(req));
-    if (!res.ok()) return {0, json()};
-    return {res->status, json::parse(res->body, nullptr, false)};
+    Answer a = PostTo(c, "/api/instances/deploy", bearer, body);
+    return {a.status, a.body};
   };
   auto [st, j] = post("", R"({"jobs": []})");
   EXPECT_EQ(st, 401u) << j;
