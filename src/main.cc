@@ -1,4 +1,9 @@
 // The one `oak` binary: server roles and the client commands.
+#include <unistd.h>
+
+#include <filesystem>
+#include <string_view>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/cli.h"
@@ -69,9 +74,24 @@ void AddClusterCommand(CLI::App& app, oak::cluster::ClusterOptions& o, std::func
   cmd->callback([&run, &o] { run = [&o] { return oak::cluster::RunCluster(o); }; });
 }
 
+// The worker roles run from `oak-node` when it sits beside this binary (src/node/main.cc): the same
+// code without the root's and cluster's libraries, so an engine on a small device stays small. The
+// process keeps its PID; without `oak-node`, or if it cannot be started, the role runs here.
+void HandOverWorkerRoles(char** argv) {
+  const std::string_view role = argv[1];
+  if (role != "node" && role != "sim" && role != "shim") return;
+  std::error_code ec;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return;
+  const std::filesystem::path lean = self.parent_path() / "oak-node";
+  if (lean == self || access(lean.c_str(), X_OK) != 0) return;
+  execv(lean.c_str(), argv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc > 1) HandOverWorkerRoles(argv);
   CLI::App app{"Oak: a lightweight hierarchical orchestrator for edge computing"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "oak 0.1.0");

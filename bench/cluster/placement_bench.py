@@ -150,6 +150,8 @@ def main():
     ap.add_argument("--no-keep-alive", action="store_true", help="the deploy client opens a connection per call")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory (logs, databases)")
     ap.add_argument("--no-broker-rate", action="store_true", help="skip the broker round-trip baseline")
+    ap.add_argument("--idle-seconds", type=float, default=5,
+                    help="how long the idle system is watched before the burst (with --profile: its CPU)")
     ap.add_argument("--profile", action="store_true",
                     help="sample per-process CPU and the root's dispatch gauges during the burst")
     a = ap.parse_args()
@@ -220,7 +222,7 @@ def main():
         groups = {"root": [root.pid], "clusters": [c.pid for c in clusters],
                   "brokers": [k for c in clusters for k in children_of(c.pid)], "sims": [s.pid for s in sims]}
         idle0, t_idle = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
-        time.sleep(5)
+        time.sleep(a.idle_seconds)
         if a.profile:
             wall = time.monotonic() - t_idle
             idle = {g: (sum(cpu_seconds(p) for p in pids) - idle0[g]) / wall for g, pids in groups.items()}

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 
 #include "common/fs.h"
@@ -25,13 +26,14 @@ class NodeProcessTest : public ::testing::Test {
   void SetUp() override { ASSERT_NO_FATAL_FAILURE(cluster_.Start()); }
 
   // `flags` override the defaults below, flag by flag.
-  std::unique_ptr<Process> StartNode(const std::string& name, std::map<std::string, std::string> flags = {}) {
+  std::unique_ptr<Process> StartNode(const std::string& name, std::map<std::string, std::string> flags = {},
+                                     const std::string& binary = OAK_BINARY) {
     std::map<std::string, std::string> f = {{"--data-dir", data_ / name},   {"--cluster", cluster_.url()},
                                             {"--node-token", cluster_.token}, {"--name", name},
                                             {"--runtime", "simulated"},       {"--report-interval", "0.2"},
                                             {"--log-level", "debug"}};
     for (auto& [k, v] : flags) f[k] = v;
-    std::vector<std::string> argv = {OAK_BINARY, "node"};
+    std::vector<std::string> argv = {binary, "node"};
     for (auto& [k, v] : f) {
       argv.push_back(k);
       argv.push_back(v);
@@ -105,6 +107,32 @@ TEST_F(NodeProcessTest, RegistersAndReportsEveryInterval) {
   node = StartNode("edge-1");
   ASSERT_TRUE(cluster_.Pump([&] { return cluster_.registrations["edge-1"] >= 2; })) << node->Log();
   EXPECT_EQ(cluster_.IdOf("edge-1"), id);
+}
+
+std::string ExeOf(pid_t pid) {
+  std::error_code ec;
+  return std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/exe", ec).filename().string();
+}
+
+// `oak node` hands over (same PID) to the node-only `oak-node` beside it, which maps none of the
+// root's and cluster's libraries: most of an idle engine's memory is such mapped code.
+TEST_F(NodeProcessTest, RunsFromTheNodeOnlyBinaryWithoutTheServerLibraries) {
+  auto node = StartNode("edge-lean");
+  ASSERT_FALSE(WaitOnline("edge-lean", *node).empty());
+  EXPECT_EQ(ExeOf(node->pid()), "oak-node");
+  auto maps = ReadFile("/proc/" + std::to_string(node->pid()) + "/maps");
+  ASSERT_TRUE(maps.ok());
+  for (const char* lib : {"libsodium", "libjwt", "libpq", "libsqlite3"})
+    EXPECT_EQ(maps->find(lib), std::string::npos) << lib << " is mapped";
+}
+
+// Without `oak-node` beside it, `oak node` runs the role itself.
+TEST_F(NodeProcessTest, RunsInTheFullBinaryWhenTheNodeOnlyOneIsMissing) {
+  oak::testing::TempDir bin{"node-bin"};
+  std::filesystem::copy_file(OAK_BINARY, bin / "oak");
+  auto node = StartNode("edge-full", {}, bin / "oak");
+  ASSERT_FALSE(WaitOnline("edge-full", *node).empty());
+  EXPECT_EQ(ExeOf(node->pid()), "oak");
 }
 
 TEST_F(NodeProcessTest, InstanceLifecycleOverMqtt) {
