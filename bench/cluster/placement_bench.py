@@ -74,6 +74,23 @@ def root_gauges(root_url):
     return out
 
 
+class Perf:
+    """`perf record -a` (flat, cpu-clock) over one phase of the run, when asked for; stopped by PID."""
+
+    def __init__(self, out_dir, phase):
+        self.proc = None
+        if out_dir:
+            os.makedirs(out_dir, exist_ok=True)
+            self.proc = subprocess.Popen(["perf", "record", "-a", "-e", "cpu-clock", "-F", "499", "-q",
+                                          "-o", os.path.join(out_dir, phase + ".data")],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def stop(self):
+        if self.proc:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(timeout=60)
+
+
 class Sampler:
     """During the burst: CPU seconds of every process of the run (from /proc/PID/stat), and once a
     second the root's dispatch queue, in-flight count and instances by status."""
@@ -152,6 +169,8 @@ def main():
     ap.add_argument("--no-broker-rate", action="store_true", help="skip the broker round-trip baseline")
     ap.add_argument("--idle-seconds", type=float, default=5,
                     help="how long the idle system is watched before the burst (with --profile: its CPU)")
+    ap.add_argument("--perf", metavar="DIR",
+                    help="also record `perf record -a` samples of the idle, burst and steady phases into DIR")
     ap.add_argument("--profile", action="store_true",
                     help="sample per-process CPU and the root's dispatch gauges during the burst")
     a = ap.parse_args()
@@ -222,7 +241,9 @@ def main():
         groups = {"root": [root.pid], "clusters": [c.pid for c in clusters],
                   "brokers": [k for c in clusters for k in children_of(c.pid)], "sims": [s.pid for s in sims]}
         idle0, t_idle = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
+        perf = Perf(a.perf, "idle")
         time.sleep(a.idle_seconds)
+        perf.stop()
         if a.profile:
             wall = time.monotonic() - t_idle
             idle = {g: (sum(cpu_seconds(p) for p in pids) - idle0[g]) / wall for g, pids in groups.items()}
@@ -239,11 +260,13 @@ def main():
                                         str(a.instances), "--concurrency", str(a.concurrency), "--timeout", "900"]
                                        + (["--no-keep-alive"] if a.no_keep_alive else []),
                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        perf = Perf(a.perf, "burst")
         sampler = None
         if a.profile:
             sampler = Sampler(dict(groups, deploy_client=[deploy_proc.pid]), root_url)
             sampler.start()
         out, err = deploy_proc.communicate(timeout=1000)
+        perf.stop()
         d = json.loads(out.strip().splitlines()[-1]) if out.strip() else {"error": err}
         if sampler:
             prof = sampler.finish()
@@ -266,7 +289,9 @@ def main():
         if a.profile:
             # With every instance running: what the periodic node reports and heartbeats cost.
             before, t_s = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
+            perf = Perf(a.perf, "steady")
             time.sleep(10)
+            perf.stop()
             wall = time.monotonic() - t_s
             steady = {g: (sum(cpu_seconds(p) for p in pids) - before[g]) / wall for g, pids in groups.items()}
             result["steady_cpu_per_s"] = steady

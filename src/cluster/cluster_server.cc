@@ -156,6 +156,9 @@ int RunCluster(const ClusterOptions& o) {
   // 10,000 made each acknowledgement cost thousands of steps once a burst filled it (the
   // client's network thread then used most of a core); 256 keeps loopback round trips busy.
   mopts.max_inflight = 256;
+  // The session runs on this loop, like everything else of the cluster: no network thread whose
+  // every message and every publish crosses threads (a wake-up each way).
+  mopts.driver = MqttDriver::kExecutor;
   MqttClient mqtt(io.get_executor());
 
   NodeRegistry nodes(**store, clock, o.node_timeout_s * 1000);
