@@ -212,7 +212,13 @@ void Str(std::string& out, std::string_view v) {
   out += '"';
 }
 
-void Num(std::string& out, double v) { out += Dump(json(v)); }
+// Usage figures (percentages, MB) to 0.01: finer digits are noise, and the shortest form of a
+// rounded value ("12.35" rather than "12.347812345678901") is a fifth of the bytes and parses on
+// the fast path of the cluster's number parser, thousands of times a second.
+void Num(std::string& out, double v) {
+  if (std::isfinite(v)) v = std::round(v * 100) / 100;
+  out += Dump(json(v));
+}
 void Num(std::string& out, int64_t v) { out += std::to_string(v); }
 
 // `"key":` preceded by a comma unless it opens its object.

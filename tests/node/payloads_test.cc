@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace oak::node {
 namespace {
 
@@ -177,9 +179,11 @@ TEST(MessagesTest, ShapesOfDocsMqttMd) {
   EXPECT_NO_THROW(JobMessage(bad, ""));
 }
 
-// The messages are written as text directly; they must be what dumping the document gives.
+// The messages are written as text directly; they must be what dumping the document gives, with
+// usage figures to 0.01.
 TEST(MessagesTest, TextIsWhatDumpingTheDocumentGives) {
   auto dump = [](const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); };
+  auto r2 = [](double v) { return std::round(v * 100) / 100; };
   std::vector<InstanceStatus> list{{{"app.ns.svc.ns", 0}, "RUNNING", ""},
                                    {{"a.b.c.d", 12}, "FAILED", "quote \" back\\slash \n tab\t \xff \u00e9"}};
   for (const auto& s : list) {
@@ -194,13 +198,14 @@ TEST(MessagesTest, TextIsWhatDumpingTheDocumentGives) {
     u.gpu_memory_free_mb = 2048;
     json instances = json::array();
     for (const auto& i : list) instances.push_back({{"sname", i.key.job_name}, {"instance", i.key.instance}, {"status", i.status}});
-    json j{{"cpu_percent", u.cpu_percent}, {"memory_percent", u.memory_percent}, {"memory", u.memory_free_mb},
+    json j{{"cpu_percent", r2(u.cpu_percent)}, {"memory_percent", u.memory_percent}, {"memory", u.memory_free_mb},
            {"disk", u.disk_free_mb},       {"vcpus", u.vcpus},                   {"instances", instances}};
     if (gpu) {
       j["gpu_percent"] = u.gpu_percent;
       j["gpu_memory_free"] = u.gpu_memory_free_mb;
     }
     EXPECT_EQ(InformationMessage(u, &list), dump(j));
+    EXPECT_NE(InformationMessage(u, &list).find("\"cpu_percent\":12.35,"), std::string::npos);
     const std::vector<InstanceStatus> none;
     EXPECT_EQ(InformationMessage(u, &none), dump([&] {
                 json e = j;
@@ -217,10 +222,11 @@ TEST(MessagesTest, TextIsWhatDumpingTheDocumentGives) {
                                    {{"x.y.z.w", 7}, "unikernel", 0.000123, 1e6 / 3, 99.999, 1024}};
   json services = json::array();
   for (const auto& x : usage)
-    services.push_back({{"job_name", x.key.job_name}, {"instance", x.key.instance}, {"cpu_percent", x.cpu_percent},
-                        {"memory_percent", x.memory_percent}, {"memory", x.memory_mb}, {"disk", x.disk_mb},
+    services.push_back({{"job_name", x.key.job_name}, {"instance", x.key.instance}, {"cpu_percent", r2(x.cpu_percent)},
+                        {"memory_percent", r2(x.memory_percent)}, {"memory", r2(x.memory_mb)}, {"disk", r2(x.disk_mb)},
                         {"virtualization", x.virtualization}});
   EXPECT_EQ(ResourcesMessage(usage), dump(json{{"services", services}}));
+  EXPECT_NE(ResourcesMessage(usage).find("\"memory\":333333.33,"), std::string::npos);
   EXPECT_EQ(ResourcesMessage({}), dump(json{{"services", json::array()}}));
 }
 
