@@ -108,11 +108,15 @@ Status MqttClient::Connect(const MqttOptions& o) {
   }
 
   const bool on_executor = o.driver == MqttDriver::kExecutor;
-  int wake_guess = on_executor ? mqtt_internal::GuessWakeFd() : -1;
+  const auto wake_guess = on_executor ? mqtt_internal::GuessWakePair() : mqtt_internal::WakePairGuess{};
   mosquitto* m = mosquitto_new(o.client_id.empty() ? nullptr : o.client_id.c_str(), o.clean_session, &st);
   if (!m) return Status::Internal("mqtt: cannot create client");
   st.on_executor = on_executor;
-  st.wake_fd = on_executor ? mqtt_internal::ConfirmWakeFd(wake_guess) : -1;
+  st.wake_fd = -1;
+  if (on_executor && !mqtt_internal::SilenceWakePair(wake_guess)) {
+    st.wake_fd = mqtt_internal::ConfirmWakeFd(wake_guess.first);
+    if (st.wake_fd < 0) spdlog::debug("msg=\"mqtt: libmosquitto's wake-up pair not found; it will fill up\"");
+  }
   auto fail = [&](int rc, const std::string& what) {
     mosquitto_destroy(m);
     return FromMosq(rc, "mqtt: " + what);

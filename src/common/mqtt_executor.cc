@@ -10,9 +10,11 @@
 //   - mosquitto_new() creates a socket pair and libmosquitto writes one byte into it for every
 //     packet it queues, to wake its network thread. Without that thread nobody reads it: each
 //     client would pin about 210 KB of kernel memory once the pair's buffer is full (measured with
-//     1,000 pairs). The read end is not exposed, so we find it: socketpair() takes the lowest free
-//     descriptor numbers, which we look up just before mosquitto_new(), and we only drain it if it
-//     then holds an unnamed AF_UNIX stream socket. Draining happens once a second.
+//     1,000 pairs), and every publish pays for a socket write. The pair is not exposed, so we find
+//     it: socketpair() takes the lowest free descriptor numbers, which we look up just before
+//     mosquitto_new(); if they then hold a connected pair of unnamed AF_UNIX stream sockets, both
+//     numbers are pointed at /dev/null. If only the read end is recognised, it is drained once a
+//     second instead.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/ioctl.h>
@@ -114,6 +116,30 @@ int GuessWakeFd() {
   return fd;
 }
 
+WakePairGuess GuessWakePair() {
+  int a = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int b = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  WakePairGuess g{a, b};
+  if (a >= 0) ::close(a);
+  if (b >= 0) ::close(b);
+  if (a < 0 || b < 0) return {};
+  return g;
+}
+
+bool SilenceWakePair(WakePairGuess g) {
+  if (ConfirmWakeFd(g.first) < 0 || ConfirmWakeFd(g.second) < 0) return false;
+  // Connected to each other, and fresh: one byte sent on one end is the only byte on the other.
+  const char probe = 'w';
+  char got = 0;
+  if (::send(g.second, &probe, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1) return false;
+  if (::recv(g.first, &got, 1, MSG_DONTWAIT) != 1 || got != probe) return false;
+  int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+  if (devnull < 0) return false;
+  const bool ok = ::dup3(devnull, g.first, O_CLOEXEC) == g.first && ::dup3(devnull, g.second, O_CLOEXEC) == g.second;
+  ::close(devnull);
+  return ok;
+}
+
 int ConfirmWakeFd(int guess) {
   if (guess < 0) return -1;
   int domain = 0, type = 0;
@@ -133,7 +159,6 @@ Status StartOnExecutor(State& st, const MqttOptions& o) {
   st.reconnect_delay = st.reconnect_min;
   st.misc_timer = std::make_unique<asio::steady_timer>(st.ex);
   st.reconnect_timer = std::make_unique<asio::steady_timer>(st.ex);
-  if (st.wake_fd < 0) spdlog::debug("msg=\"mqtt: libmosquitto's wake-up pair not found; it will fill up\"");
   int rc = mosquitto_connect_async(st.mosq, o.host.c_str(), o.port, o.keepalive_s);
   if (rc == MOSQ_ERR_SUCCESS) {
     WatchSocket(st);

@@ -53,7 +53,8 @@ struct MqttClient::State : std::enable_shared_from_this<MqttClient::State> {
   bool writing = false;  // a write wait is armed
   bool session_up = false;  // CONNACK accepted since the socket was opened
   // Read end of the socket pair libmosquitto writes a byte into for every queued packet (to wake
-  // its thread); -1 when unknown. See mqtt_executor.cc.
+  // its thread), drained once a second; -1 when the pair was pointed at /dev/null or is unknown.
+  // See mqtt_executor.cc.
   int wake_fd = -1;
   std::chrono::seconds reconnect_delay{1}, reconnect_min{1}, reconnect_max{10};
   std::unique_ptr<boost::asio::steady_timer> misc_timer, reconnect_timer;
@@ -73,6 +74,15 @@ Status FromMosq(int rc, const std::string& what);
 
 // The lowest free descriptor number: where mosquitto_new() will put its socket pair's read end.
 int GuessWakeFd();
+// The two lowest free descriptor numbers: where mosquitto_new() will put its socket pair.
+struct WakePairGuess {
+  int first = -1, second = -1;
+};
+WakePairGuess GuessWakePair();
+// Right after mosquitto_new(): if the guessed descriptors hold a fresh, connected pair of unnamed
+// AF_UNIX stream sockets, puts /dev/null under both numbers (libmosquitto keeps writing its wake-up
+// bytes, now for nothing, and closes the numbers itself) and answers true; else changes nothing.
+bool SilenceWakePair(WakePairGuess guess);
 // `guess` if, right after mosquitto_new(), it holds an unnamed AF_UNIX stream socket; else -1.
 int ConfirmWakeFd(int guess);
 // Starts the first connection attempt without a network thread (`st.mosq` is configured).

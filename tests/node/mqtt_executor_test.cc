@@ -3,9 +3,12 @@
 // descriptors numbered above FD_SETSIZE, and libmosquitto's wake-up pair.
 #include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+
+#include <filesystem>
 
 #include <boost/asio/executor_work_guard.hpp>
 
@@ -130,6 +133,61 @@ TEST_F(MqttExecutorTest, FindsLibmosquittosWakePairOnly) {
   int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   EXPECT_EQ(mqtt_internal::ConfirmWakeFd(tcp), -1);
   ::close(tcp);
+}
+
+bool IsCharDevice(int fd) {
+  struct stat sb {};
+  return ::fstat(fd, &sb) == 0 && S_ISCHR(sb.st_mode);
+}
+
+TEST_F(MqttExecutorTest, PointsLibmosquittosWakePairAtDevNull) {
+  auto guess = mqtt_internal::GuessWakePair();
+  ASSERT_GE(guess.first, 0);
+  ASSERT_GT(guess.second, guess.first);
+  mosquitto* m = mosquitto_new("x", true, nullptr);
+  ASSERT_NE(m, nullptr);
+  ASSERT_TRUE(mqtt_internal::SilenceWakePair(guess));
+  EXPECT_TRUE(IsCharDevice(guess.first));
+  EXPECT_TRUE(IsCharDevice(guess.second));
+  EXPECT_EQ(mqtt_internal::ConfirmWakeFd(guess.first), -1) << "no socket left to drain";
+  mosquitto_destroy(m);
+  EXPECT_EQ(::fcntl(guess.first, F_GETFD), -1) << "libmosquitto still closes its numbers";
+  EXPECT_EQ(::fcntl(guess.second, F_GETFD), -1);
+
+  // Anything but a fresh connected pair is left alone.
+  int file = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int tcp = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  EXPECT_FALSE(mqtt_internal::SilenceWakePair({file, tcp}));
+  int a[2], b[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, a), 0);
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, b), 0);
+  EXPECT_FALSE(mqtt_internal::SilenceWakePair({a[0], b[1]})) << "not each other's peer";
+  EXPECT_FALSE(IsCharDevice(a[0]));
+  EXPECT_FALSE(IsCharDevice(b[1]));
+  for (int fd : {file, tcp, a[0], a[1], b[0], b[1]}) ::close(fd);
+}
+
+// A connected executor client holds its TCP socket and our duplicate of it, nothing else.
+TEST_F(MqttExecutorTest, AClientHoldsNoWakeUpSockets) {
+  ASSERT_NO_FATAL_FAILURE(StartBroker());
+  auto sockets = [] {
+    int n = 0;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+      std::error_code ec;
+      n += std::filesystem::read_symlink(e.path(), ec).string().rfind("socket:", 0) == 0;
+    }
+    return n;
+  };
+  const int before = sockets();
+  {
+    Peer a(io_, bo_.port, "fds-a");
+    ASSERT_TRUE(a.client.Connect(a.opts).ok());
+    ASSERT_TRUE(Pump([&] { return a.connects == 1; }));
+    EXPECT_EQ(sockets() - before, 2);
+    ASSERT_TRUE(a.client.Subscribe("fds").ok());
+    for (int i = 0; i < 100; ++i) ASSERT_TRUE(a.client.Publish("fds", "x", 1).ok());
+    EXPECT_TRUE(Pump([&] { return a.got.size() == 100; }));
+  }
 }
 
 TEST_F(MqttExecutorTest, DisconnectSendsNoWillAndDestroyingInsideACallbackIsSafe) {
