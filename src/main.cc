@@ -1,4 +1,5 @@
-// The one `oak` binary: server roles and the client commands.
+// The `oak` binary: every server role and the client commands (the worker roles hand over to
+// `oak-node` when it is there).
 #include <unistd.h>
 
 #include <filesystem>

@@ -135,7 +135,10 @@ bool SilenceWakePair(WakePairGuess g) {
   if (::recv(g.first, &got, 1, MSG_DONTWAIT) != 1 || got != probe) return false;
   int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
   if (devnull < 0) return false;
-  const bool ok = ::dup3(devnull, g.first, O_CLOEXEC) == g.first && ::dup3(devnull, g.second, O_CLOEXEC) == g.second;
+  // The write end (socketpair's second descriptor, libmosquitto's sockpairW) goes first: were the
+  // second replacement to fail, libmosquitto would still write to /dev/null, never into a socket
+  // whose peer is gone (EPIPE, and a SIGPIPE that ends the process).
+  const bool ok = ::dup3(devnull, g.second, O_CLOEXEC) == g.second && ::dup3(devnull, g.first, O_CLOEXEC) == g.first;
   ::close(devnull);
   return ok;
 }
