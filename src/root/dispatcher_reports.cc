@@ -55,6 +55,13 @@ Result<std::vector<JobReport>> ParseJobReports(const json& jobs) {
   return out;
 }
 
+namespace {
+
+// Figures a cluster refreshes with every report (its InstanceJson); they are not the instance's state.
+bool IsUsageField(std::string_view key) { return key == "cpu_percent" || key == "memory_percent" || key == "disk"; }
+
+}  // namespace
+
 Result<size_t> Dispatcher::ApplyJobReports(const std::string& cluster_id, std::span<const JobReport> reports) {
   size_t changed = 0;
   const int64_t now = clock_.NowMs();
@@ -71,14 +78,21 @@ Result<size_t> Dispatcher::ApplyJobReports(const std::string& cluster_id, std::s
     std::string detail = r.status_detail ? *r.status_detail
                          : status == inst->status ? inst->status_detail
                                                   : std::string();
-    json doc = inst->doc;
-    for (auto& [k, v] : r.fields.items()) doc[k] = v;
-    // Clusters report every instance they hold; most reports repeat what is stored.
-    if (status == inst->status && detail == inst->status_detail && doc == inst->doc) continue;
+    // Clusters report every instance they hold; most reports repeat what is stored. The
+    // instance's time (last_modified_timestamp) is when its state last changed: status, detail or
+    // placement, not the usage figures that come with almost every report.
+    bool state_changed = status != inst->status || detail != inst->status_detail;
+    bool differs = state_changed;
+    for (auto& [k, v] : r.fields.items()) {
+      if (auto old = inst->doc.find(k); old != inst->doc.end() && *old == v) continue;
+      differs = true;
+      if (!IsUsageField(k)) state_changed = true;
+    }
+    if (!differs) continue;
     inst->status = std::move(status);
     inst->status_detail = std::move(detail);
-    inst->doc = std::move(doc);
-    inst->updated_ms = now;
+    for (auto& [k, v] : r.fields.items()) inst->doc[k] = v;
+    if (state_changed) inst->updated_ms = now;
     OAK_RETURN_IF_ERROR(store_.UpdateInstance(*inst));
     ++changed;
   }

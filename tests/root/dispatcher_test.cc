@@ -131,6 +131,39 @@ TEST_F(DispatcherTest, PlacementReservesAtOnce) {
   EXPECT_FALSE(third.status_detail.empty());
 }
 
+// An instance's time (last_modified_timestamp) is when its state changed; usage figures, which
+// come with almost every report, refresh its document only.
+TEST_F(DispatcherTest, UsageAloneDoesNotMoveTheInstancesTime) {
+  asio::io_context io;
+  testing::CountingServer server(io);
+  ClusterRegistry registry(*store_, clock_, 15'000);
+  const std::string cid = Cluster(registry, server.url());
+  GroupCommit commit(io, *store_);
+  Dispatcher d(io, *store_, commit, registry, clock_, {});
+  const int64_t n = Placed(cid, 1)[0];
+  auto report = [&](const std::string& status, json fields) {
+    JobReport r{sid_, n, status, std::nullopt, std::move(fields)};
+    EXPECT_TRUE(d.ApplyJobReports(cid, std::span<const JobReport>(&r, 1)).ok());
+    auto stored = store_->GetInstance(sid_, n);
+    EXPECT_TRUE(stored.ok());
+    return stored.ok() ? *stored : InstanceRecord{};
+  };
+  clock_.Advance(1000);
+  const InstanceRecord running = report("RUNNING", {{"worker_id", "w1"}, {"cpu_percent", 1.5}});
+  EXPECT_EQ(running.updated_ms, clock_.NowMs());
+  clock_.Advance(5000);
+  const InstanceRecord usage =
+      report("RUNNING", {{"worker_id", "w1"}, {"cpu_percent", 7.25}, {"memory_percent", 3.0}, {"disk", 12}});
+  EXPECT_EQ(usage.doc["cpu_percent"], 7.25) << "the figures are kept";
+  EXPECT_EQ(usage.doc["disk"], 12);
+  EXPECT_EQ(usage.updated_ms, running.updated_ms) << "but they are not a change of state";
+  clock_.Advance(5000);
+  EXPECT_EQ(report("RUNNING", {{"worker_id", "w2"}, {"cpu_percent", 7.25}}).updated_ms, clock_.NowMs())
+      << "another worker is";
+  clock_.Advance(5000);
+  EXPECT_EQ(report("FAILED", json::object()).updated_ms, clock_.NowMs());
+}
+
 // A cluster's batched deploy route: answers every instance of the body with `code_of(number)`.
 std::pair<unsigned, std::string> BatchAnswer(const std::string& body, const std::function<unsigned(int64_t)>& code_of,
                                              int* instances_seen) {
