@@ -169,6 +169,8 @@ def main():
     ap.add_argument("--no-broker-rate", action="store_true", help="skip the broker round-trip baseline")
     ap.add_argument("--idle-seconds", type=float, default=5,
                     help="how long the idle system is watched before the burst (with --profile: its CPU)")
+    ap.add_argument("--steady-seconds", type=float, default=10,
+                    help="with --profile: how long the CPU is read with every instance running")
     ap.add_argument("--perf", metavar="DIR",
                     help="also record `perf record -a` samples of the idle, burst and steady phases into DIR")
     ap.add_argument("--profile", action="store_true",
@@ -290,7 +292,7 @@ def main():
             # With every instance running: what the periodic node reports and heartbeats cost.
             before, t_s = {g: sum(cpu_seconds(p) for p in pids) for g, pids in groups.items()}, time.monotonic()
             perf = Perf(a.perf, "steady")
-            time.sleep(10)
+            time.sleep(a.steady_seconds)
             perf.stop()
             wall = time.monotonic() - t_s
             steady = {g: (sum(cpu_seconds(p) for p in pids) - before[g]) / wall for g, pids in groups.items()}

@@ -79,7 +79,9 @@ TEST_F(SmallFsTest, AtomicWriteOnAFullDiskKeepsTheOldFile) {
   EXPECT_FALSE(std::filesystem::exists(path + ".tmp"));
   Status dir = EnsureDir(*fs_ / "a/b/c");
   // A directory may still fit in the inode table; if it does not, it is a storage error too.
-  if (!dir.ok()) EXPECT_EQ(dir.code(), Code::kStorage) << dir.ToString();
+  if (!dir.ok()) {
+    EXPECT_EQ(dir.code(), Code::kStorage) << dir.ToString();
+  }
   fs_->Unfill();
   ASSERT_TRUE(WriteFileAtomic(path, "new").ok());
   EXPECT_EQ(*ReadFile(path), "new");

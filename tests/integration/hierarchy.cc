@@ -12,8 +12,10 @@ Hierarchy::Hierarchy(const std::string& name, std::vector<std::string> root_args
       }()),
       admin_(root_.Admin()) {}
 
-Hierarchy::~Hierarchy() {
-  nodes_.clear();     // nodes first: their clusters' brokers would otherwise see wills
+Hierarchy::~Hierarchy() { StopNodesAndClusters(); }
+
+void Hierarchy::StopNodesAndClusters() {
+  nodes_.clear();  // nodes first: their clusters' brokers would otherwise see wills
   clusters_.clear();
 }
 

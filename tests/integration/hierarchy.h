@@ -28,6 +28,9 @@ class Hierarchy {
   // The id the cluster gave the node called `name`, waiting for its registration.
   std::string NodeId(ClusterProcess& c, const std::string& name);
   std::string Dump();  // logs of every process, for failure messages
+  // Stops every node and cluster (the root keeps running) and keeps their directories, so that
+  // what outlives them (runc containers under their shims) can be removed before the directory.
+  void StopNodesAndClusters();
 
  private:
   TempDir dir_;

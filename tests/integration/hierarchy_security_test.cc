@@ -63,7 +63,7 @@ TEST(HierarchySecurity, TokensGuardTheRootAndTheCluster) {
   Hierarchy h("hier-tokens");
   // A cluster with the wrong token is refused and keeps retrying; the root never lists it.
   TempDir d("hier-rogue");
-  ClusterProcess wrong(d / "c", h.root().url(), "not-the-token", ClusterConfig{.name = "impostor"});
+  ClusterProcess wrong(d / "c", h.root().url(), "not-the-token", ClusterConfig{.name = "impostor", .extra_args = {}});
   ASSERT_TRUE(WaitFor([&] { return wrong.Log().find("refused the cluster token") != std::string::npos; }))
       << wrong.Log();
   auto list = h.admin().Get("/api/clusters");

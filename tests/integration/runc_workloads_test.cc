@@ -43,7 +43,9 @@ class RuncWorkloads : public ::testing::Test {
     cluster_ = &h_->AddCluster("edge");
   }
   void TearDown() override {
-    h_.reset();  // stops every process; containers keep running under their shims
+    // Containers keep running under their shims, their root file systems mounted in the node
+    // directories: they go before the hierarchy's directory does.
+    if (h_) h_->StopNodesAndClusters();
     for (const auto& dir : node_dirs_) {
       CommandOptions within;
       within.timeout = std::chrono::seconds(60);
@@ -52,6 +54,7 @@ class RuncWorkloads : public ::testing::Test {
       auto left = RunCommand({"runc", "--root", dir + "/runc", "list", "-q"});
       EXPECT_TRUE(left.ok() && left->out.empty()) << "containers left in " << dir;
     }
+    h_.reset();
     ns_.reset();
   }
   NodeProcess& AddRuncNode(const std::string& name, std::vector<std::string> extra = {}) {

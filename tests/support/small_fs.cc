@@ -40,7 +40,8 @@ std::string Run(const std::vector<std::string>& argv, std::string* out = nullptr
 }  // namespace
 
 SmallFs::SmallFs(const std::string& name, int size_mb) : options_("size=" + std::to_string(size_mb) + "m,mode=0755") {
-  path_ = TestPath(name);
+  dir_ = TestPath(name);
+  path_ = dir_ + "/disk";
   std::error_code ec;
   std::filesystem::create_directories(path_, ec);
   if (ec) {
@@ -61,7 +62,8 @@ SmallFs::~SmallFs() {
     for (const auto& e : std::filesystem::directory_iterator(path_, ec)) std::filesystem::remove_all(e.path(), ec);
     if (::umount2(path_.c_str(), 0) != 0) ::umount2(path_.c_str(), MNT_DETACH);
   }
-  ::rmdir(path_.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(dir_, ec);
 }
 
 int64_t SmallFs::Fill() {

@@ -10,7 +10,9 @@ namespace oak::testing {
 
 class SmallFs {
  public:
-  // Mounts a tmpfs of `size_mb` MiB on a fresh directory oak-test-<name>-<random> under $TMPDIR.
+  // Mounts a tmpfs of `size_mb` MiB on oak-test-<name>-<random>/disk under $TMPDIR. What is
+  // written beside path() (a process's log and ready file) stays readable while the disk is full,
+  // and goes with the directory on destruction.
   explicit SmallFs(const std::string& name, int size_mb = 8);
   ~SmallFs();
   SmallFs(const SmallFs&) = delete;
@@ -34,7 +36,7 @@ class SmallFs {
  private:
   bool Remount(bool read_only);
 
-  std::string path_, error_, options_;
+  std::string dir_, path_, error_, options_;
   bool mounted_ = false;
 };
 
