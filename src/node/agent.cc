@@ -299,19 +299,15 @@ void NodeAgent::Report() {
   auto usage = runtime_.Usage();
   auto instances = runtime_.List();
   NodeUsage node = probe_.Sample(usage);
-  // The instance list and their usage go with the first report after a connect, whenever the list
-  // (instances and their statuses) changed, and every kFullReportEvery reports; the reports in
-  // between carry the node's resources only. Most of a fleet's reports are of nothing new, and
-  // the list and usage make up most of their bytes and of the cluster's parsing.
-  const bool same = instances.size() == listed_.size() &&
-                    std::equal(instances.begin(), instances.end(), listed_.begin(), [](const auto& a, const auto& b) {
-                      return a.key == b.key && a.status == b.status;
-                    });
-  const bool full = full_report_due_ || !same || ++reports_since_full_ >= kFullReportEvery;
+  // The instance list and their usage go with the first report after a connect and with every
+  // kFullReportEvery-th report; the reports in between carry the node's resources only. Changes
+  // need no list: every one is its own QoS 1 event on nodes/<id>/job. The list is for what events
+  // cannot tell (a cluster that lost its state, a node that comes back), and a list sent with every
+  // change made most reports of a deploy burst full ones.
+  const bool full = full_report_due_ || ++reports_since_full_ >= kFullReportEvery;
   if (full) {
     full_report_due_ = false;
     reports_since_full_ = 0;
-    listed_ = instances;
   }
   // QoS 0: a lost periodic report is superseded by the next one, and the cluster reads reports at
   // QoS 0 anyway; acknowledging each would double the broker's packets for them.

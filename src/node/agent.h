@@ -122,7 +122,6 @@ class NodeAgent {
   std::string mqtt_password_;
   std::chrono::milliseconds report_interval_{2000};
   static constexpr int kFullReportEvery = 5;  // reports, see Report()
-  std::vector<InstanceStatus> listed_;        // the list the last full report carried
   int reports_since_full_ = 0;
   bool full_report_due_ = true;
   bool registering_ = false;

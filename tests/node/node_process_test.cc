@@ -186,6 +186,12 @@ TEST_F(NodeProcessTest, InstanceLifecycleOverMqtt) {
   ASSERT_TRUE(WaitJob(id, "app.ns.uni.ns", 0, {"FAILED"})) << node->Log();
   EXPECT_NE(cluster_.On("nodes/" + id + "/job").back().json["status_detail"].get<std::string>().find("unikernel"),
             std::string::npos);
+
+  // None of those changes brought the list forward: it went with every fifth report since the
+  // connect, the changes with their own events.
+  auto all = cluster_.On("nodes/" + id + "/information");
+  for (size_t i = 0; i < all.size(); ++i)
+    EXPECT_EQ(all[i].json.contains("instances"), i % 5 == 0) << "report " << i << ": " << all[i].json;
 }
 
 TEST_F(NodeProcessTest, MalformedControlMessagesAreDroppedAndTheNodeKeepsWorking) {
