@@ -297,7 +297,6 @@ void NodeAgent::ArmReport() {
 void NodeAgent::Report() {
   if (!connected()) return;  // a stale report queued for later is worth nothing
   auto usage = runtime_.Usage();
-  auto instances = runtime_.List();
   NodeUsage node = probe_.Sample(usage);
   // The instance list and their usage go with the first report after a connect and with every
   // kFullReportEvery-th report; the reports in between carry the node's resources only. Changes
@@ -305,9 +304,11 @@ void NodeAgent::Report() {
   // cannot tell (a cluster that lost its state, a node that comes back), and a list sent with every
   // change made most reports of a deploy burst full ones.
   const bool full = full_report_due_ || ++reports_since_full_ >= kFullReportEvery;
+  std::vector<InstanceStatus> instances;
   if (full) {
     full_report_due_ = false;
     reports_since_full_ = 0;
+    instances = runtime_.List();
   }
   // QoS 0: a lost periodic report is superseded by the next one, and the cluster reads reports at
   // QoS 0 anyway; acknowledging each would double the broker's packets for them.
