@@ -110,12 +110,6 @@ void ArmMisc(State& st) {
 
 }  // namespace
 
-int GuessWakeFd() {
-  int fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) ::close(fd);
-  return fd;
-}
-
 WakePairGuess GuessWakePair() {
   int a = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
   int b = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -72,9 +72,8 @@ namespace mqtt_internal {
 
 Status FromMosq(int rc, const std::string& what);
 
-// The lowest free descriptor number: where mosquitto_new() will put its socket pair's read end.
-int GuessWakeFd();
-// The two lowest free descriptor numbers: where mosquitto_new() will put its socket pair.
+// The two lowest free descriptor numbers: where mosquitto_new() will put its socket pair (read
+// end first).
 struct WakePairGuess {
   int first = -1, second = -1;
 };

@@ -121,7 +121,7 @@ TEST_F(MqttExecutorTest, WorksWithDescriptorsAboveFdSetSize) {
 }
 
 TEST_F(MqttExecutorTest, FindsLibmosquittosWakePairOnly) {
-  int guess = mqtt_internal::GuessWakeFd();
+  int guess = mqtt_internal::GuessWakePair().first;
   mosquitto* m = mosquitto_new("x", true, nullptr);
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(mqtt_internal::ConfirmWakeFd(guess), guess);
