@@ -188,7 +188,7 @@ bool IsStatusPush(const json& body) { return body.is_object() && body.size() == 
 
 Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
   OAK_RETURN_IF_ERROR(ValidateHeartbeat(body));
-  c.rec.last_seen_ms = clock_.NowMs();
+  Seen(c);
   if (!c.active) spdlog::info("msg=\"cluster active\" cluster={} name={}", c.rec.id, c.rec.name);
   c.active = true;
   if (IsStatusPush(body)) return Status::Ok();
@@ -205,13 +205,14 @@ Status ClusterRegistry::ApplyHeartbeat(ClusterState& c, const json& body) {
 void ClusterRegistry::EndReport(ClusterState& c) {
   assert(c.reports_applying > 0);
   --c.reports_applying;
-  c.rec.last_seen_ms = std::max(c.rec.last_seen_ms, clock_.NowMs());
+  Seen(c);
 }
 
 void ClusterRegistry::NoteAnswer(const std::string& id) {
-  if (auto it = clusters_.find(id); it != clusters_.end())
-    it->second->rec.last_seen_ms = std::max(it->second->rec.last_seen_ms, clock_.NowMs());
+  if (auto it = clusters_.find(id); it != clusters_.end()) Seen(*it->second);
 }
+
+void ClusterRegistry::Seen(ClusterState& c) { c.rec.last_seen_ms = std::max(c.rec.last_seen_ms, clock_.NowMs()); }
 
 void ClusterRegistry::NoteTick(int64_t period_ms) {
   constexpr int64_t kSlackMs = 1000;  // a busy loop runs timers a little late; that is not a stall

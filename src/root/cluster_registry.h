@@ -77,6 +77,7 @@ class ClusterRegistry {
 
  private:
   void Refresh(ClusterState& c);
+  void Seen(ClusterState& c);  // heard from now; last_seen_ms never moves back
 
   Store& store_;
   const Clock& clock_;
