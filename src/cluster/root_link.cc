@@ -10,6 +10,8 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "model/status_names.h"
+
 namespace oak::cluster {
 
 namespace asio = boost::asio;
@@ -20,6 +22,11 @@ namespace {
 
 constexpr const char* kMetaId = "root.cluster_id";
 constexpr const char* kMetaSecret = "root.secret";
+
+namespace st = model::status;
+
+// Statuses an instance passes on its way from the cluster's hands to RUNNING.
+bool InPassing(std::string_view s) { return s == st::kNodeScheduled || s == st::kCreating || s == st::kCreated; }
 
 asio::awaitable<void> Sleep(asio::steady_timer& t, std::chrono::milliseconds d) {
   t.expires_after(d);
@@ -215,6 +222,31 @@ asio::awaitable<bool> RootLink::SendJobsNow(const std::vector<InstanceKey>& list
   co_return true;
 }
 
+std::chrono::milliseconds RootLink::HoldBackPassing(std::set<InstanceKey>& batch) {
+  using std::chrono::milliseconds;
+  const auto now = std::chrono::steady_clock::now();
+  milliseconds first_due{0};
+  for (auto it = batch.begin(); it != batch.end();) {
+    const Instance* inst = manager_.Find(*it);
+    if (!inst || !InPassing(inst->status)) {
+      passing_since_.erase(*it);
+      ++it;
+      continue;
+    }
+    auto since = passing_since_.try_emplace(*it, now).first->second;
+    auto left = std::chrono::ceil<milliseconds>(opts_.passing_hold - (now - since));
+    if (left <= milliseconds(0)) {
+      passing_since_.erase(*it);
+      ++it;
+      continue;
+    }
+    if (first_due == milliseconds(0) || left < first_due) first_due = left;
+    dirty_.insert(*it);
+    it = batch.erase(it);
+  }
+  return first_due;
+}
+
 asio::awaitable<void> RootLink::PushLoop() {
   // Pushes are at least push_delay apart, so a burst of changes goes in few requests; a change
   // after a quiet spell goes at once instead of waiting out a window.
@@ -225,6 +257,13 @@ asio::awaitable<void> RootLink::PushLoop() {
   while (!stopped_ && registered() && !dirty_.empty()) {
     std::set<InstanceKey> batch;
     batch.swap(dirty_);
+    auto due = HoldBackPassing(batch);
+    if (batch.empty()) {
+      // Only statuses in passing are left: wake when the first is due, or sooner (push_delay) to
+      // send a change that comes meanwhile.
+      co_await Sleep(push_timer_, std::min(due, std::max(opts_.push_delay, std::chrono::milliseconds(1))));
+      continue;
+    }
     last_push_ = std::chrono::steady_clock::now();
     bool ok = co_await SendJobs(&batch, nullptr);
     if (!ok) {
@@ -262,6 +301,8 @@ asio::awaitable<void> RootLink::Run() {
       beats = 0;  // the root may have missed anything: resend everything once it answers
     } else {
       ++beats;
+      if (full) passing_since_.clear();
+      for (const auto& k : pending) passing_since_.erase(k);
     }
     if (!dirty_.empty() && registered()) MarkDirty(*dirty_.begin());
     co_await Sleep(wake_, registered() ? opts_.heartbeat : backoff);

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
@@ -32,6 +33,9 @@ struct RootLinkOptions {
   uint16_t manager_port = 0;
   std::chrono::milliseconds heartbeat{5'000};  // replaced by what the root asks for at registration
   std::chrono::milliseconds push_delay{50};    // least time between two pushes; changes meanwhile go together
+  // A status on the way to RUNNING (NODE_SCHEDULED, CREATING, CREATED) is pushed once it has lasted
+  // this long; most last a few milliseconds, and the root then writes each instance once, not 3x.
+  std::chrono::milliseconds passing_hold{500};
   int full_sync_every = 12;                    // heartbeats between two full instance lists
   size_t push_chunk = 2'000;                   // instances per request
   std::chrono::milliseconds backoff_min{500}, backoff_max{30'000};
@@ -43,7 +47,8 @@ class RootLink {
 
   void Start();  // spawns the registration/heartbeat loop
   void Stop();
-  // An instance changed: it is pushed at once, or within push_delay of the previous push.
+  // An instance changed: it is pushed at once, or within push_delay of the previous push (a status
+  // in passing within passing_hold). Heartbeats carry every change, in passing or not.
   void MarkDirty(const InstanceKey& key);
   // Sends the next heartbeat now if the number of active nodes changed since the last one, so the
   // root does not place on (or skip) this cluster for a whole interval on stale aggregates.
@@ -65,6 +70,9 @@ class RootLink {
   // a newer one that went out on another connection.
   boost::asio::awaitable<bool> SendJobs(const std::set<InstanceKey>* keys, nlohmann::json aggregates);
   boost::asio::awaitable<bool> SendJobsNow(const std::vector<InstanceKey>& list, nlohmann::json aggregates);
+  // Moves the keys of `batch` whose status is in passing and younger than passing_hold back to
+  // dirty_; answers how long until the first of them is due (zero if none).
+  std::chrono::milliseconds HoldBackPassing(std::set<InstanceKey>& batch);
   boost::asio::awaitable<void> AcquireSend();
   void ReleaseSend();
   nlohmann::json AggregatesJson();
@@ -77,6 +85,8 @@ class RootLink {
   Url url_;
   std::string cluster_id_, secret_;
   std::set<InstanceKey> dirty_;
+  // Since when each held-back key has been in passing; an entry lives until its key is sent.
+  std::map<InstanceKey, std::chrono::steady_clock::time_point> passing_since_;
   bool push_armed_ = false;
   std::chrono::steady_clock::time_point last_push_{};  // start of the last push
   bool stopped_ = false;

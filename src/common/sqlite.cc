@@ -8,6 +8,7 @@
 #include <cassert>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 
 namespace oak {
 
@@ -108,6 +109,10 @@ Db::~Db() {
 }
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+  // Before SQLite initializes (the first open does): no process-wide memory statistics. Nothing
+  // here reads them, and keeping them takes a global mutex on every allocation SQLite makes.
+  static std::once_flag configured;
+  std::call_once(configured, [] { (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* raw = nullptr;
   int rc = sqlite3_open_v2(path.c_str(), &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                            nullptr);

@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <string>
+#include <vector>
 
 #include "cluster/one_node_cluster.h"
 #include "root/counting_server.h"
@@ -77,6 +79,57 @@ TEST(RootLinkTest, ReportsGoOneAtATimeSoTheLastOneReceivedIsTheNewest) {
       << "an older status arrived after a newer one";
   EXPECT_EQ(root.max_concurrent, 1) << "two reports were in flight at once";
   EXPECT_LE(root.connections, 2);  // registration, then one kept-alive connection for the reports
+  link.Stop();
+}
+
+TEST(RootLinkTest, StatusesInPassingReachTheRootOnlyWhenTheyLast) {
+  NullBus bus;
+  OneNodeCluster c("cluster-root-link-passing", bus, 64, 64 * 1024);
+  ASSERT_FALSE(c.node().empty());
+
+  boost::asio::io_context io;
+  oak::testing::CountingServer root(io, 0, std::chrono::milliseconds(0));
+  int reports = 0;
+  std::map<int64_t, std::vector<std::string>> seen;  // instance -> statuses the root received, in order
+  std::map<int64_t, std::chrono::steady_clock::time_point> first_seen;
+  root.handler = [&](const std::string& target, const std::string& body) -> std::pair<unsigned, std::string> {
+    if (target == "/api/clusters/register")  // no heartbeat but the first: only pushes carry the changes
+      return {200, json{{"id", "c1"}, {"secret", "s1"}, {"heartbeat_interval_s", 3600}}.dump()};
+    ++reports;
+    json j = json::parse(body, nullptr, false);
+    for (auto& job : j.value("jobs", json::array()))
+      for (auto& i : job["instance_list"]) {
+        int64_t n = i["instance_number"].get<int64_t>();
+        seen[n].push_back(i.value("status", ""));
+        first_seen.try_emplace(n, std::chrono::steady_clock::now());
+      }
+    return {200, R"({"message":"ok"})"};
+  };
+  RootLinkOptions o = LinkTo(root);
+  o.passing_hold = std::chrono::milliseconds(400);
+  RootLink link(io, c.store(), c.nodes(), c.manager(), o);
+  c.manager().OnChange([&](const InstanceKey& k) { link.MarkDirty(k); });
+  link.Start();
+  ASSERT_TRUE(oak::testing::PumpUntil(io, [&] { return reports >= 1; }, std::chrono::seconds(5)));
+
+  // Instance 0 passes NODE_SCHEDULED and CREATING within a few milliseconds: the root hears RUNNING only.
+  const auto deployed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(c.manager().Deploy("job", 0, kService).ok());
+  ASSERT_TRUE(c.manager().Deploy("job", 1, kService).ok());
+  oak::testing::PumpUntil(io, [] { return false; }, std::chrono::milliseconds(3));
+  c.Event(0, "CREATING");
+  c.Event(1, "CREATING");
+  oak::testing::PumpUntil(io, [] { return false; }, std::chrono::milliseconds(3));
+  c.Event(0, "RUNNING");
+  ASSERT_TRUE(oak::testing::PumpUntil(io, [&] { return !seen[0].empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(seen[0], std::vector<std::string>{"RUNNING"});
+
+  // Instance 1 stays CREATING: the root hears it once it has lasted the hold, counted from its
+  // first status in passing (NODE_SCHEDULED), not from its latest.
+  ASSERT_TRUE(oak::testing::PumpUntil(io, [&] { return !seen[1].empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(seen[1], std::vector<std::string>{"CREATING"});
+  EXPECT_GE(first_seen[1] - deployed, o.passing_hold);
+  EXPECT_LT(first_seen[1] - deployed, std::chrono::seconds(3));
   link.Stop();
 }
 

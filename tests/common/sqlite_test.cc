@@ -1,6 +1,7 @@
 #include "common/sqlite.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "support/process.h"
 
@@ -29,6 +30,15 @@ TEST(SqliteTest, MigratesOnceAndRefusesNewerSchemas) {
   Status s = (*db)->Migrate(v1);
   EXPECT_FALSE(s.ok());
   EXPECT_NE(s.message().find("newer"), std::string::npos);
+}
+
+TEST(SqliteTest, KeepsNoProcessWideMemoryStatistics) {
+  testing::TempDir dir("sqlite-memstat");
+  auto db = Db::Open(dir / "t.db");
+  ASSERT_TRUE(db.ok());
+  ASSERT_TRUE((*db)->Exec("CREATE TABLE a(x TEXT); INSERT INTO a VALUES(printf('%.*c', 4000, 'x'));").ok());
+  // With the statistics on, SQLite counts every byte it holds (the page cache alone is kilobytes).
+  EXPECT_EQ(sqlite3_memory_used(), 0);
 }
 
 TEST(SqliteTest, TransactionRollsBackUnlessCommitted) {
