@@ -34,8 +34,8 @@ Manager::Manager(Store& store, NodeRegistry& nodes, Bus& bus, const Clock& clock
 
 Manager::Service Manager::MakeService(const std::string& doc_text, const json& doc, std::string job_name,
                                       scheduler::Request req) {
-  Service svc{std::hash<std::string>{}(doc_text), std::move(job_name), req.virtualization, std::move(req), OneShot(doc),
-              {}, {}};
+  Service svc{std::hash<std::string>{}(doc_text), 0, std::move(job_name), req.virtualization, std::move(req),
+              OneShot(doc), {}, {}};
   // The payload is the document with the instance's number: rendered once with a marker number
   // and cut there, so that each deploy only joins three strings (the same bytes as a full dump).
   constexpr int64_t kMarker = 987'654'321'987'654'321;
@@ -104,6 +104,12 @@ Result<const Manager::Service*> Manager::AcceptService(const std::string& job_id
   if (name_it == doc.end() || !name_it->is_string() || name_it->get_ref<const std::string&>().empty())
     return Status::Invalid("job_name: required string");
   const std::string& job_name = name_it->get_ref<const std::string&>();
+  // The root sends a service's document with every batch of its instances: one it sent before is
+  // known by the hash of its tree, without the checks, the copy and the rendering below.
+  const size_t tree_hash = std::hash<json>{}(doc);
+  if (auto known = services_.find(job_id);
+      known != services_.end() && known->second.tree_hash == tree_hash && known->second.job_name == job_name)
+    return &known->second;
   auto req = scheduler::RequestFromService(doc);
   if (!req.ok()) return req.status();
   if (auto other = job_ids_.find(job_name); other != job_ids_.end() && other->second != job_id)
@@ -118,6 +124,7 @@ Result<const Manager::Service*> Manager::AcceptService(const std::string& job_id
     OAK_RETURN_IF_ERROR(store_.PutService({job_id, job_name, doc_text}));
     svc = services_.insert_or_assign(job_id, MakeService(doc_text, bare, job_name, std::move(*req))).first;
   }
+  svc->second.tree_hash = tree_hash;
   job_ids_[job_name] = job_id;
   return &svc->second;
 }

@@ -126,7 +126,8 @@ class Manager {
 
  private:
   struct Service {
-    size_t doc_hash = 0;  // of the stored document text: an unchanged re-send is not rewritten
+    size_t doc_hash = 0;   // of the stored document text: an unchanged re-send is not rewritten
+    size_t tree_hash = 0;  // of the document as last received (0: none yet, e.g. loaded from disk)
     std::string job_name;
     std::string virtualization;
     scheduler::Request req;

@@ -16,12 +16,16 @@ class FillableStore : public Store {
  public:
   explicit FillableStore(std::unique_ptr<Store> s) : s_(std::move(s)) {}
   bool full = false;
+  int service_writes = 0;
 
   Result<std::optional<std::string>> GetMeta(const std::string& k) override { return s_->GetMeta(k); }
   Status SetMeta(const std::string& k, const std::string& v) override { return full ? Full() : s_->SetMeta(k, v); }
   Status PutNode(const NodeRecord& n) override { return full ? Full() : s_->PutNode(n); }
   Result<std::vector<NodeRecord>> ListNodes() override { return s_->ListNodes(); }
-  Status PutService(const ServiceDoc& d) override { return full ? Full() : s_->PutService(d); }
+  Status PutService(const ServiceDoc& d) override {
+    ++service_writes;
+    return full ? Full() : s_->PutService(d);
+  }
   Result<std::optional<ServiceDoc>> GetService(const std::string& id) override { return s_->GetService(id); }
   Result<std::vector<ServiceDoc>> ListServices() override { return s_->ListServices(); }
   Status PutInstances(const std::vector<InstanceRow>& rows) override { return full ? Full() : s_->PutInstances(rows); }
@@ -121,6 +125,28 @@ TEST_F(ManagerStorageTest, ADeployThatCannotBeStoredIsRefusedAndLeavesNothing) {
   EXPECT_EQ(bus_.Deploys(), 2u);
   ASSERT_TRUE(manager_->Deploy("job", 2, Service("a.b.c.d")).ok());
   EXPECT_EQ(manager_->Find({"job", 2})->status, "NO_WORKER_CAPACITY");
+}
+
+TEST_F(ManagerStorageTest, AServiceDocumentSentAgainIsWrittenOnceAndAChangedOneAgain) {
+  json doc = Service("a.b.c.d", 100);
+  ASSERT_TRUE(manager_->DeployBatch({{"job", &doc, {0}}})[0][0].ok());
+  ASSERT_TRUE(manager_->DeployBatch({{"job", &doc, {1}}})[0][0].ok());
+  EXPECT_EQ(store_->service_writes, 1);
+
+  json bigger = Service("a.b.c.d", 300);
+  ASSERT_TRUE(manager_->DeployBatch({{"job", &bigger, {2}}})[0][0].ok());
+  EXPECT_EQ(store_->service_writes, 2);
+  auto stored = store_->GetService("job");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ(json::parse((*stored)->doc_text)["memory"], 300);
+  // Back to the first document: known by its tree once, yet it is the stored one no longer.
+  ASSERT_TRUE(manager_->DeployBatch({{"job", &doc, {3}}})[0][0].ok());
+  EXPECT_EQ(store_->service_writes, 3);
+  stored = store_->GetService("job");
+  ASSERT_TRUE(stored.ok() && *stored);
+  EXPECT_EQ(json::parse((*stored)->doc_text)["memory"], 100);
+  // A document under another service's job name is refused, however often it is sent.
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(manager_->DeployBatch({{"other", &doc, {0}}})[0][0].code(), Code::kConflict);
 }
 
 TEST_F(ManagerStorageTest, ARefusedRedeployKeepsTheEndedInstance) {
