@@ -228,7 +228,8 @@ std::chrono::milliseconds RootLink::HoldBackPassing(std::set<InstanceKey>& batch
   milliseconds first_due{0};
   for (auto it = batch.begin(); it != batch.end();) {
     const Instance* inst = manager_.Find(*it);
-    if (!inst || !InPassing(inst->status)) {
+    // One moved off a lost node goes at once: the root would show it RUNNING there meanwhile.
+    if (!inst || !InPassing(inst->status) || !inst->moved_from.empty()) {
       passing_since_.erase(*it);
       ++it;
       continue;

@@ -106,7 +106,7 @@ TEST(RootLinkTest, StatusesInPassingReachTheRootOnlyWhenTheyLast) {
     return {200, R"({"message":"ok"})"};
   };
   RootLinkOptions o = LinkTo(root);
-  o.passing_hold = std::chrono::milliseconds(400);
+  o.passing_hold = std::chrono::milliseconds(1500);
   RootLink link(io, c.store(), c.nodes(), c.manager(), o);
   c.manager().OnChange([&](const InstanceKey& k) { link.MarkDirty(k); });
   link.Start();
@@ -129,7 +129,25 @@ TEST(RootLinkTest, StatusesInPassingReachTheRootOnlyWhenTheyLast) {
   ASSERT_TRUE(oak::testing::PumpUntil(io, [&] { return !seen[1].empty(); }, std::chrono::seconds(5)));
   EXPECT_EQ(seen[1], std::vector<std::string>{"CREATING"});
   EXPECT_GE(first_seen[1] - deployed, o.passing_hold);
-  EXPECT_LT(first_seen[1] - deployed, std::chrono::seconds(3));
+  EXPECT_LT(first_seen[1] - deployed, o.passing_hold + std::chrono::seconds(3));
+
+  // The node is lost and both move to a second one: their NODE_SCHEDULED there goes at once, or
+  // the root would show instance 0 RUNNING on the lost node all the while.
+  NodeDescription d;
+  d.host = "second";
+  d.vcpus = 64;
+  d.memory_mb = 64 * 1024;
+  d.virtualization = {"container"};
+  auto second = c.nodes().Register(d);
+  ASSERT_TRUE(second.ok());
+  c.manager().OnMessage("nodes/" + (*second)->rec.id + "/information", json{{"memory", 64 * 1024}}.dump());
+  seen.clear();
+  const auto lost = std::chrono::steady_clock::now();
+  c.manager().OnMessage("nodes/" + c.node() + "/will", "");
+  ASSERT_TRUE(oak::testing::PumpUntil(io, [&] { return !seen[0].empty() && !seen[1].empty(); }, std::chrono::seconds(5)));
+  EXPECT_EQ(seen[0], std::vector<std::string>{"NODE_SCHEDULED"});
+  EXPECT_EQ(seen[1], std::vector<std::string>{"NODE_SCHEDULED"});
+  EXPECT_LT(std::chrono::steady_clock::now() - lost, o.passing_hold);
   link.Stop();
 }
 
