@@ -132,8 +132,8 @@ TEST_F(DispatcherTest, PlacementReservesAtOnce) {
 }
 
 // An instance's time (last_modified_timestamp) is when its state changed; usage figures, which
-// come with almost every report, refresh its document only.
-TEST_F(DispatcherTest, UsageAloneDoesNotMoveTheInstancesTime) {
+// come with almost every report, refresh its document only, and alone at most every 30 s.
+TEST_F(DispatcherTest, UsageAloneRewritesTheDocumentAtMostEvery30sAndNeverMovesTheTime) {
   asio::io_context io;
   testing::CountingServer server(io);
   ClusterRegistry registry(*store_, clock_, 15'000);
@@ -152,11 +152,19 @@ TEST_F(DispatcherTest, UsageAloneDoesNotMoveTheInstancesTime) {
   const InstanceRecord running = report("RUNNING", {{"worker_id", "w1"}, {"cpu_percent", 1.5}});
   EXPECT_EQ(running.updated_ms, clock_.NowMs());
   clock_.Advance(5000);
-  const InstanceRecord usage =
-      report("RUNNING", {{"worker_id", "w1"}, {"cpu_percent", 7.25}, {"memory_percent", 3.0}, {"disk", 12}});
-  EXPECT_EQ(usage.doc["cpu_percent"], 7.25) << "the figures are kept";
+  const json figures{{"worker_id", "w1"}, {"cpu_percent", 7.25}, {"memory_percent", 3.0}, {"disk", 12}};
+  EXPECT_EQ(report("RUNNING", figures).doc["cpu_percent"], 1.5)
+      << "new figures alone rewrite the row at most every 30 s; the last were written 5 s ago";
+  clock_.Advance(25'000);
+  const InstanceRecord usage = report("RUNNING", figures);
+  EXPECT_EQ(usage.doc["cpu_percent"], 7.25) << "30 s after the last ones, the figures are kept";
   EXPECT_EQ(usage.doc["disk"], 12);
   EXPECT_EQ(usage.updated_ms, running.updated_ms) << "but they are not a change of state";
+  clock_.Advance(1000);
+  EXPECT_EQ(report("FAILED", {{"cpu_percent", 0.5}}).doc["cpu_percent"], 0.5)
+      << "with a change of state, the figures go too";
+  clock_.Advance(1000);
+  EXPECT_EQ(report("RUNNING", {{"cpu_percent", 0.5}}).updated_ms, clock_.NowMs());
   clock_.Advance(5000);
   EXPECT_EQ(report("RUNNING", {{"worker_id", "w2"}, {"cpu_percent", 7.25}}).updated_ms, clock_.NowMs())
       << "another worker is";
