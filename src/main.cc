@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cluster/cluster_server.h"
+#include "common/malloc_tuning.h"
 #include "node/node_main.h"
 #include "root/root_server.h"
 
@@ -89,10 +90,20 @@ void HandOverWorkerRoles(char** argv) {
   execv(lean.c_str(), argv);
 }
 
+// The long-running roles start with glibc's allocator tuned (common/malloc_tuning.h); a worker role
+// takes the setting along to `oak-node`, the others execute this binary once more.
+void TuneAllocatorOfServerRoles(char** argv) {
+  const std::string_view role = argv[1];
+  if (role != "root" && role != "cluster" && role != "node" && role != "sim" && role != "shim") return;
+  const bool changed = oak::AddMallocTunables();
+  HandOverWorkerRoles(argv);
+  if (changed) oak::ExecSelf(argv);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc > 1) HandOverWorkerRoles(argv);
+  if (argc > 1) TuneAllocatorOfServerRoles(argv);
   CLI::App app{"Oak: a lightweight hierarchical orchestrator for edge computing"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "oak 0.1.0");

@@ -4,9 +4,12 @@
 // binary when it sits beside `oak` (src/main.cc), so both spellings run the same code.
 #include <CLI/CLI.hpp>
 
+#include "common/malloc_tuning.h"
 #include "node/node_main.h"
 
 int main(int argc, char** argv) {
+  // Every role here runs long (common/malloc_tuning.h); `oak node` brings the setting along.
+  if (argc > 1 && oak::AddMallocTunables()) oak::ExecSelf(argv);
   CLI::App app{"Oak worker node engine (the `oak node`, `oak sim` and `oak shim` roles)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "oak-node 0.1.0");

@@ -6,6 +6,15 @@ namespace {
 
 std::string HostOf(const RootProcess& root) { return root.url().substr(std::string("http://").size()); }
 
+// The root runs with glibc's allocator tuned (common/malloc_tuning.h): the same process (the PID
+// the test started) executed itself once more with the setting in its environment.
+TEST(Robustness, TheRootRunsWithTheAllocatorTuned) {
+  TestRoot t("rob-malloc");
+  EXPECT_EQ(t->Admin().Get("/api/applications").status, 200u);
+  EXPECT_NE(oak::testing::EnvironOf(t->pid(), "GLIBC_TUNABLES").find("glibc.malloc.tcache_count=256"), std::string::npos)
+      << "GLIBC_TUNABLES=" << oak::testing::EnvironOf(t->pid(), "GLIBC_TUNABLES");
+}
+
 TEST(Robustness, UnknownRouteAndWrongMethod) {
   TestRoot t("rob-routes");
   ApiClient admin = t->Admin();

@@ -120,6 +120,9 @@ TEST_F(NodeProcessTest, RunsFromTheNodeOnlyBinaryWithoutTheServerLibraries) {
   auto node = StartNode("edge-lean");
   ASSERT_FALSE(WaitOnline("edge-lean", *node).empty());
   EXPECT_EQ(ExeOf(node->pid()), "oak-node");
+  // The allocator setting (common/malloc_tuning.h) came along with the hand-over.
+  EXPECT_NE(oak::testing::EnvironOf(node->pid(), "GLIBC_TUNABLES").find("glibc.malloc.tcache_count=256"),
+            std::string::npos);
   auto maps = ReadFile("/proc/" + std::to_string(node->pid()) + "/maps");
   ASSERT_TRUE(maps.ok());
   for (const char* lib : {"libsodium", "libjwt", "libpq", "libsqlite3"})

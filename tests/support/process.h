@@ -48,6 +48,9 @@ class Process {
   std::string log_path_;
 };
 
+// The value of `name` in the environment `pid`'s program started with (/proc/PID/environ); "" if unset.
+std::string EnvironOf(pid_t pid, const std::string& name);
+
 // A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
 uint16_t FreePort();
 
