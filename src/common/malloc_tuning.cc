@@ -26,6 +26,14 @@ bool AddMallocTunables() {
   return setenv("GLIBC_TUNABLES", wanted.c_str(), 1) == 0;
 }
 
-void ExecSelf(char** argv) { execv("/proc/self/exe", argv); }
+void ExecSelf(char** argv) {
+  // The binary's own path, not /proc/self/exe: the kernel names a process after the file it
+  // executes, and `ps` would show "exe".
+  char path[4096];
+  ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+  if (n <= 0) return;
+  path[n] = '\0';
+  execv(path, argv);
+}
 
 }  // namespace oak

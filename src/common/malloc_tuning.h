@@ -22,8 +22,8 @@ std::string WithTcacheTunable(const char* current);
 // running process then still has glibc's defaults until it executes again).
 bool AddMallocTunables();
 
-// Executes this binary again with `argv` (/proc/self/exe); returns only if that fails, and the
-// process then goes on with glibc's defaults.
+// Executes this binary again with `argv` (the file /proc/self/exe names); returns only if that
+// fails, and the process then goes on with glibc's defaults.
 void ExecSelf(char** argv);
 
 }  // namespace oak
