@@ -18,11 +18,11 @@
 namespace oak {
 
 struct CommandOptions {
-  std::optional<std::string> stdin_data;         // nullopt: stdin is /dev/null
+  std::optional<std::string> stdin_data{};       // nullopt: stdin is /dev/null
   std::chrono::milliseconds timeout{60'000};     // then SIGKILL; the result says it timed out
   size_t max_output = 1 << 20;                   // bytes kept per stream; the rest is read and dropped
-  std::vector<std::string> env;                  // "KEY=VALUE" added to (or replacing in) the environment
-  std::string cwd;                               // empty: the caller's
+  std::vector<std::string> env{};                // "KEY=VALUE" added to (or replacing in) the environment
+  std::string cwd{};                             // empty: the caller's
 };
 
 struct CommandResult {
