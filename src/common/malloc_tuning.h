@@ -2,7 +2,7 @@
 // is many short-lived small objects (JSON trees, strings, map nodes); with glibc's default of 7
 // freed chunks per size in each thread's cache, most frees overflow into the shared bins and
 // later allocations pay for sorting and consolidating them. A cache of kTcacheCount chunks per
-// size took a fifth off the CPU an instance costs at fleet scale (docs/benchmarks.md).
+// size saved about 5 % of the CPU of a deploy burst (docs/benchmarks.md, placement section).
 //
 // glibc reads GLIBC_TUNABLES once, when the dynamic loader starts the program, so the setting
 // takes an exec: a role's main adds it to the environment and executes the same binary again
