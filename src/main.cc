@@ -79,9 +79,10 @@ void AddClusterCommand(CLI::App& app, oak::cluster::ClusterOptions& o, std::func
 // The worker roles run from `oak-node` when it sits beside this binary (src/node/main.cc): the same
 // code without the root's and cluster's libraries, so an engine on a small device stays small. The
 // process keeps its PID; without `oak-node`, or if it cannot be started, the role runs here.
+bool IsWorkerRole(std::string_view role) { return role == "node" || role == "sim" || role == "shim"; }
+
 void HandOverWorkerRoles(char** argv) {
-  const std::string_view role = argv[1];
-  if (role != "node" && role != "sim" && role != "shim") return;
+  if (!IsWorkerRole(argv[1])) return;
   std::error_code ec;
   const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
   if (ec) return;
@@ -94,7 +95,7 @@ void HandOverWorkerRoles(char** argv) {
 // takes the setting along to `oak-node`, the others execute this binary once more.
 void TuneAllocatorOfServerRoles(char** argv) {
   const std::string_view role = argv[1];
-  if (role != "root" && role != "cluster" && role != "node" && role != "sim" && role != "shim") return;
+  if (role != "root" && role != "cluster" && !IsWorkerRole(role)) return;
   const bool changed = oak::AddMallocTunables();
   HandOverWorkerRoles(argv);
   if (changed) oak::ExecSelf(argv);
