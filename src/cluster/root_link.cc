@@ -303,7 +303,8 @@ asio::awaitable<void> RootLink::Run() {
     } else {
       ++beats;
       if (full) passing_since_.clear();
-      for (const auto& k : pending) passing_since_.erase(k);
+      else
+        for (const auto& k : pending) passing_since_.erase(k);
     }
     if (!dirty_.empty() && registered()) MarkDirty(*dirty_.begin());
     co_await Sleep(wake_, registered() ? opts_.heartbeat : backoff);
