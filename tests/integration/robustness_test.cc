@@ -1,6 +1,5 @@
 // HTTP-level behaviour: 404/405, CORS preflights, slow clients, /metrics and /api/docs.
-#include <fstream>
-
+#include "common/fs.h"
 #include "integration/helpers.h"
 
 namespace oak::it {
@@ -15,10 +14,9 @@ TEST(Robustness, TheRootRunsWithTheAllocatorTuned) {
   EXPECT_EQ(t->Admin().Get("/api/applications").status, 200u);
   EXPECT_NE(oak::testing::EnvironOf(t->pid(), "GLIBC_TUNABLES").find("glibc.malloc.tcache_count=256"), std::string::npos)
       << "GLIBC_TUNABLES=" << oak::testing::EnvironOf(t->pid(), "GLIBC_TUNABLES");
-  std::ifstream comm("/proc/" + std::to_string(t->pid()) + "/comm");
-  std::string name;
-  std::getline(comm, name);
-  EXPECT_EQ(name, "oak") << "the process keeps its name";
+  auto comm = ReadFile("/proc/" + std::to_string(t->pid()) + "/comm");
+  ASSERT_TRUE(comm.ok());
+  EXPECT_EQ(*comm, "oak\n") << "the process keeps its name";
 }
 
 TEST(Robustness, UnknownRouteAndWrongMethod) {
