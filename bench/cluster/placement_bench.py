@@ -63,6 +63,19 @@ def get_json(url, token=None, body=None):
         return json.loads(r.read())
 
 
+def cluster_intake_held(cluster_urls):
+    """How often, and how long, the clusters held the root's hand-overs while their nodes were behind."""
+    held, seconds = 0, 0.0
+    for url in cluster_urls:
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+            for line in r.read().decode().splitlines():
+                if line.startswith("oak_cluster_intake_held_total "):
+                    held += int(float(line.split()[1]))
+                elif line.startswith("oak_cluster_intake_held_seconds_total "):
+                    seconds += float(line.split()[1])
+    return held, seconds
+
+
 def root_gauges(root_url):
     """The dispatcher's gauges from the root's /metrics (no token needed)."""
     out = {}
@@ -294,6 +307,9 @@ def main():
                     f" queued={row.get('queued', -1):.0f} in_flight={row.get('in_flight', -1):.0f}"
                     f" scheduled={row.get('scheduled', -1):.0f} running={row.get('running', -1):.0f}")
         result["deploy"] = d
+        held, held_s = cluster_intake_held([read_ready(os.path.join(tmp, f"c{i}.ready")) for i in range(a.clusters)])
+        result["cluster_intake_held"] = {"batches": held, "seconds": held_s}
+        log(f"clusters held {held} hand-overs for {held_s:.1f} s in all while their nodes were behind")
         log(f"deploy: {d.get('instances_acknowledged')} acknowledged in {d.get('api_seconds', 0):.1f} s "
             f"({d.get('api_rate_per_s', 0):,.0f}/s at the API); {d.get('running')} RUNNING after "
             f"{d.get('seconds_to_all_running', 0):.1f} s = {d.get('running_rate_per_s', 0):,.0f} instances/s "

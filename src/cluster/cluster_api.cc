@@ -82,6 +82,10 @@ void ClusterApi::Register(Router& r) {
             std::to_string(c.dropped_messages) + "\n";
     text += "# TYPE oak_cluster_stray_deletes_total counter\noak_cluster_stray_deletes_total " +
             std::to_string(c.stray_deletes) + "\n";
+    text += "# TYPE oak_cluster_intake_held_total counter\noak_cluster_intake_held_total " +
+            std::to_string(intake_.held_batches) + "\n";
+    text += "# TYPE oak_cluster_intake_held_seconds_total counter\noak_cluster_intake_held_seconds_total " +
+            std::to_string(static_cast<double>(intake_.held_ms) / 1000) + "\n";
     return HttpResponse::Text(200, std::move(text));
   });
 }
@@ -159,17 +163,19 @@ HttpResponse ClusterApi::DeployInstance(HttpRequest& req) {
 asio::awaitable<HttpResponse> ClusterApi::DeployInstances(HttpRequest& req) {
   auto parsed = ParseDeployBatch(req);
   if (!parsed.ok()) co_return HttpResponse::FromStatus(parsed.status());
-  // Admission: while the oldest deploy sent to a node has waited longer than kAdmitAgeMs for the
-  // node's first event, the nodes (or this loop, reading their events) are behind; new instances
-  // wait a little before they add to the backlog, and the root's queue holds them meanwhile. The
-  // wait stays well below the root's request timeout.
-  constexpr int64_t kAdmitAgeMs = 1'000;
+  // Admission: while the nodes are behind (Manager::NodesBehind), new instances wait a little
+  // before they add to the backlog, and the root's queue holds them meanwhile. The wait stays well
+  // below the root's request timeout.
   constexpr auto kMaxAdmitWait = std::chrono::milliseconds(2'000);
-  const auto give_up = std::chrono::steady_clock::now() + kMaxAdmitWait;
-  asio::steady_timer t(d_.io);
-  while (d_.manager.AwaitingNodeAgeMs() > kAdmitAgeMs && std::chrono::steady_clock::now() < give_up) {
-    t.expires_after(std::chrono::milliseconds(20));
-    co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+  if (d_.manager.NodesBehind()) {
+    const auto since = std::chrono::steady_clock::now();
+    asio::steady_timer t(d_.io);
+    do {
+      t.expires_after(std::chrono::milliseconds(20));
+      co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
+    } while (d_.manager.NodesBehind() && std::chrono::steady_clock::now() - since < kMaxAdmitWait);
+    ++intake_.held_batches;
+    intake_.held_ms += std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - since).count();
   }
   co_return DeployParsed(parsed->first, parsed->second);
 }

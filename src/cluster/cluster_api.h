@@ -67,6 +67,10 @@ class ClusterApi {
 
   ClusterApiDeps d_;
   std::shared_ptr<Batch> open_batch_;
+  struct IntakeCounters {
+    uint64_t held_batches = 0;  // hand-overs that waited for the nodes (DeployInstances)
+    int64_t held_ms = 0;
+  } intake_;
 };
 
 bool SecretEquals(std::string_view a, std::string_view b);  // constant time for equal lengths

@@ -441,8 +441,13 @@ void Manager::NodeLost(NodeState& node, const std::string& reason) {
     spdlog::warn("msg=\"rescheduled instances of a lost node\" node={} count={}", node.rec.id, lost.size());
 }
 
-int64_t Manager::AwaitingNodeAgeMs() const {
-  return awaiting_.empty() ? 0 : std::max<int64_t>(0, clock_.NowMs() - awaiting_.begin()->first);
+bool Manager::NodesBehind() const {
+  const size_t enough = std::max(kBehindMin, awaiting_.size() / 8);
+  const int64_t since = clock_.NowMs() - kBehindAfterMs;
+  size_t late = 0;
+  for (auto it = awaiting_.begin(); it != awaiting_.end() && it->first < since; ++it)
+    if (++late >= enough) return true;
+  return false;
 }
 
 void Manager::Tick() {

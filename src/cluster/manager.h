@@ -95,10 +95,14 @@ class Manager {
   // returns. One Status per number of each job, in order. A failed write undoes the batch's
   // placements and fails every instance that waited for it with the store's error.
   std::vector<std::vector<Status>> DeployBatch(const std::vector<DeployJob>& jobs);
-  // How long the oldest deploy sent to a node in this run has waited for the node's first event
-  // (0: none waits). The cluster's intake slows down while this grows (ClusterApi), so that a burst
-  // cannot queue more work at the nodes than they and this loop keep up with.
-  int64_t AwaitingNodeAgeMs() const;
+  // Whether the nodes are behind: a sizeable share of the deploys sent to nodes in this run (at
+  // least kBehindMin, and one in eight) has waited longer than kBehindAfterMs for the node's first
+  // event. The cluster's intake slows down meanwhile (ClusterApi), so that a burst cannot queue
+  // more work at the nodes than they and this loop keep up with. A few stragglers (one slow node,
+  // a lost event) do not count: held intake here stalls the root's callers for every cluster.
+  bool NodesBehind() const;
+  static constexpr size_t kBehindMin = 16;
+  static constexpr int64_t kBehindAfterMs = 1'000;
   // Removes the instance (-1: all of the service's); kNotFound when there was none.
   Status Undeploy(const std::string& job_id, int64_t number);
 

@@ -45,7 +45,9 @@ TEST(ImageRefTest, MalformedReferencesAreInvalid) {
                                 "host:port/x", "a:b:c", std::string(300, 'a')}) {
     auto r = ParseImageRef(bad);
     EXPECT_FALSE(r.ok()) << bad;
-    if (!r.ok()) EXPECT_EQ(r.status().code(), Code::kInvalid) << bad;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), Code::kInvalid) << bad;
+    }
   }
 }
 

@@ -13,18 +13,18 @@ namespace oak::node {
 
 // What the image itself says about how to run it (OCI image config / Docker config).
 struct ImageRunConfig {
-  std::vector<std::string> entrypoint, cmd, env;
-  std::string working_dir, user;
+  std::vector<std::string> entrypoint{}, cmd{}, env{};
+  std::string working_dir{}, user{};
 };
 
 struct OciSpecInput {
-  std::string hostname;
+  std::string hostname{};
   std::string rootfs = "rootfs";  // relative to the bundle
-  std::string netns_path;         // empty: a fresh namespace with loopback only
-  std::string cgroups_path;       // e.g. "/oak-<node>/<container id>"
+  std::string netns_path{};       // empty: a fresh namespace with loopback only
+  std::string cgroups_path{};     // e.g. "/oak-<node>/<container id>"
   bool privileged = false;
-  std::string passwd;  // the image's /etc/passwd and /etc/group, to resolve a user given by name
-  std::string group;
+  std::string passwd{};  // the image's /etc/passwd and /etc/group, to resolve a user given by name
+  std::string group{};
 };
 
 // The process's argv: SLA cmd (else the image's entrypoint) followed by the SLA args (else, when the
