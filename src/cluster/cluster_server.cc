@@ -179,7 +179,9 @@ int RunCluster(const ClusterOptions& o) {
                                  .defer = [&io](std::function<void()> fn) {
                                    auto t = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(20));
                                    t->async_wait([t, fn = std::move(fn)](const boost::system::error_code&) { fn(); });
-                                 }});
+                                 },
+                                 // The steps of a start (CREATING, RUNNING) share one write.
+                                 .lazy_write_ms = 1'000});
   if (Status s = manager.Load(); !s.ok()) return fail(s);
 
   LogRequests logs(io.get_executor(), bus, std::chrono::milliseconds(o.logs_timeout_ms));

@@ -322,6 +322,7 @@ void Manager::SetStatus(Instance& inst, std::string_view status, std::string det
                "; last: " + inst.last_exit + (detail.empty() ? "" : "; " + detail);
   }
   if (inst.status == status && inst.detail == detail) return;
+  const bool progress = OccupiesNode(inst.status) && OccupiesNode(status);
   if (status == st::kRunning && inst.status != st::kRunning) inst.running_since_ms = clock_.NowMs();
   if (inst.status == st::kNodeScheduled) awaiting_.erase({inst.updated_ms, {inst.job_id, inst.number}});
   inst.status = std::string(status);
@@ -329,7 +330,7 @@ void Manager::SetStatus(Instance& inst, std::string_view status, std::string det
   inst.updated_ms = clock_.NowMs();
   if (inst.status == st::kNodeScheduled) awaiting_.insert({inst.updated_ms, {inst.job_id, inst.number}});
   if (!OccupiesNode(inst.status)) Release(inst);
-  Persist(inst);
+  Persist(inst, progress);
   if (on_change_) on_change_({inst.job_id, inst.number});
 }
 
@@ -341,8 +342,16 @@ void Manager::Release(Instance& inst) {
   if (node && svc != services_.end()) nodes_.Release(*node, svc->second.req);
 }
 
-void Manager::Persist(const Instance& inst) {
-  unsaved_.insert({inst.job_id, inst.number});
+void Manager::Persist(const Instance& inst, bool progress) {
+  InstanceKey key{inst.job_id, inst.number};
+  if (progress && opts_.defer && opts_.lazy_write_ms > 0) {
+    if (!unsaved_.count(key)) {  // else the coming flush writes it
+      if (lazy_.empty()) lazy_since_ms_ = clock_.NowMs();
+      lazy_.insert(std::move(key));
+    }
+    return;
+  }
+  unsaved_.insert(std::move(key));
   if (!opts_.defer) {
     (void)FlushUnsaved();
     return;
@@ -378,8 +387,16 @@ Status Manager::FlushUnsaved() {
     spdlog::info("msg=\"instances persisted again\" count={} after_failures={}", rows.size(), flush_failures_);
     flush_failures_ = 0;
   }
+  if (!lazy_.empty())
+    for (const auto& k : unsaved_) lazy_.erase(k);
   unsaved_.clear();
   return Status::Ok();
+}
+
+Status Manager::Flush() {
+  unsaved_.merge(lazy_);
+  lazy_.clear();
+  return FlushUnsaved();
 }
 
 void Manager::SendDelete(const std::string& node_id, const std::string& job_name, int64_t number) {
@@ -456,7 +473,13 @@ void Manager::Tick() {
   constexpr int64_t kAwaitForgetMs = 10'000;
   while (!awaiting_.empty() && clock_.NowMs() - awaiting_.begin()->first > kAwaitForgetMs)
     awaiting_.erase(awaiting_.begin());
-  if (!unsaved_.empty() && !flush_scheduled_) (void)FlushUnsaved();  // left over from a failed write
+  if (!lazy_.empty() && clock_.NowMs() - lazy_since_ms_ >= opts_.lazy_write_ms) {
+    unsaved_.merge(lazy_);
+    lazy_.clear();
+    (void)FlushUnsaved();
+  } else if (!unsaved_.empty() && !flush_scheduled_) {
+    (void)FlushUnsaved();  // left over from a failed write
+  }
   for (NodeState* n : nodes_.CheckLiveness()) NodeLost(*n, n->inactive_reason);
   if (!swept_absent_ && clock_.NowMs() - started_ms_ >= opts_.placement_grace_ms) {
     // Nodes are loaded inactive and only a report makes them active, so a node that died while

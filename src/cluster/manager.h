@@ -65,6 +65,11 @@ struct ManagerOptions {
   // set, instance rows changed meanwhile are written in one transaction then; unset (tests), each
   // change is written at once. Deploys are written before their answer either way.
   std::function<void(std::function<void()>)> defer;
+  // With defer set and this > 0, a change between two statuses that both occupy the node (an
+  // instance's progress where it is: CREATING, RUNNING) is written at the first Tick this much
+  // later, so that the steps of one start share a write. A restart loses at most that progress,
+  // which the node's next report restores.
+  int64_t lazy_write_ms = 0;
   // Restart policy: an instance that ends DEAD is deployed again after restart_backoff_ms, doubling
   // per consecutive crash up to restart_backoff_max_ms. restart_reset_ms RUNNING forgets the crashes.
   // A one_shot instance runs at most one_shot_max_attempts times.
@@ -118,7 +123,7 @@ class Manager {
   const Instance* Find(const InstanceKey& k) const;
   const std::map<InstanceKey, Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
-  Status Flush() { return FlushUnsaved(); }
+  Status Flush();
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
 
@@ -156,7 +161,8 @@ class Manager {
   void ForgetRestarts(const InstanceKey& k);
   void SetStatus(Instance& inst, std::string_view status, std::string detail);
   void Release(Instance& inst);
-  void Persist(const Instance& inst);
+  // `progress`: a change between statuses that occupy the node (see lazy_write_ms).
+  void Persist(const Instance& inst, bool progress = false);
   // Writes the unsaved rows in one transaction. A failure (say, a full disk) keeps them unsaved:
   // they are written with the next change or Tick.
   Status FlushUnsaved();
@@ -189,6 +195,8 @@ class Manager {
   std::map<InstanceKey, Instance> instances_;
   std::set<InstanceKey> held_;                     // waiting for a node to become active
   std::set<InstanceKey> unsaved_;                  // changed since the last successful flush
+  std::set<InstanceKey> lazy_;                     // progressed since then, not in unsaved_
+  int64_t lazy_since_ms_ = 0;                      // when lazy_ got its first key
   bool flush_scheduled_ = false;                   // a deferred FlushUnsaved is queued
   uint64_t flush_failures_ = 0;                    // consecutive failed flushes
   bool hold_sends_ = false;                        // inside Deploy: Send queues in held_sends_

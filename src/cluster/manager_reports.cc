@@ -10,6 +10,17 @@ namespace oak::cluster {
 using nlohmann::json;
 namespace st = model::status;
 
+namespace {
+// How far a start has got, among the statuses that occupy a node; -1 for the others.
+int Progress(std::string_view s) {
+  if (s == st::kNodeScheduled) return 0;
+  if (s == st::kCreating) return 1;
+  if (s == st::kCreated) return 2;
+  if (s == st::kRunning) return 3;
+  return -1;
+}
+}  // namespace
+
 void Manager::Drop(std::string_view topic, const Status& why) {
   ++counters_.dropped_messages;
   spdlog::warn("msg=\"dropped MQTT message\" topic=\"{}\" error=\"{}\"", topic.substr(0, 200), why.message());
@@ -59,6 +70,10 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
         inst->publicip = node.desc.ip;
         held_.erase({inst->job_id, inst->number});
         inst->moved_from.clear();  // back where it was
+        SetStatus(*inst, ri.status, "");
+      } else if (inst->node_id == node.rec.id && Progress(ri.status) > Progress(inst->status)) {
+        // The node is further on than this cluster knows: an event it missed, or progress it had
+        // not yet written when it restarted (ManagerOptions::lazy_write_ms).
         SetStatus(*inst, ri.status, "");
       }
     }

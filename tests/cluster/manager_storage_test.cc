@@ -28,7 +28,12 @@ class FillableStore : public Store {
   }
   Result<std::optional<ServiceDoc>> GetService(const std::string& id) override { return s_->GetService(id); }
   Result<std::vector<ServiceDoc>> ListServices() override { return s_->ListServices(); }
-  Status PutInstances(const std::vector<InstanceRow>& rows) override { return full ? Full() : s_->PutInstances(rows); }
+  Status PutInstances(const std::vector<InstanceRow>& rows) override {
+    if (full) return Full();
+    instance_rows += rows.size();
+    return s_->PutInstances(rows);
+  }
+  size_t instance_rows = 0;  // written
   Status DeleteInstances(const std::string& id, const std::vector<int64_t>& n) override {
     return full ? Full() : s_->DeleteInstances(id, n);
   }
@@ -200,6 +205,50 @@ TEST_F(ManagerStorageTest, StatusChangesAreKeptAndWrittenOnceTheDiskTakesThem) {
   manager_->Tick();
   EXPECT_EQ(StoredStatus("job", 0), "RUNNING");
   EXPECT_TRUE(manager_->Flush().ok());
+}
+
+TEST_F(ManagerStorageTest, TheStepsOfAStartShareOneLaterWriteAndAnEndIsWrittenSoon) {
+  std::vector<std::function<void()>> deferred;
+  auto run_deferred = [&] {
+    auto fns = std::move(deferred);
+    deferred.clear();
+    for (auto& fn : fns) fn();
+  };
+  manager_ = std::make_unique<Manager>(
+      *store_, *nodes_, bus_, clock_,
+      ManagerOptions{.defer = [&](std::function<void()> fn) { deferred.push_back(std::move(fn)); },
+                     .lazy_write_ms = 1'000});
+  ASSERT_TRUE(manager_->Load().ok());
+  Report();
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  EXPECT_EQ(StoredStatus("job", 0), "NODE_SCHEDULED") << "a deploy is written before its answer";
+  const size_t after_deploy = store_->instance_rows;
+
+  Event(0, "CREATING");
+  Event(0, "RUNNING");
+  run_deferred();
+  clock_.Advance(500);
+  manager_->Tick();
+  EXPECT_EQ(manager_->Find({"job", 0})->status, "RUNNING");
+  EXPECT_EQ(StoredStatus("job", 0), "NODE_SCHEDULED");
+  EXPECT_EQ(store_->instance_rows, after_deploy);
+  clock_.Advance(500);
+  manager_->Tick();
+  EXPECT_EQ(StoredStatus("job", 0), "RUNNING");
+  EXPECT_EQ(store_->instance_rows, after_deploy + 1) << "CREATING and RUNNING share one write";
+
+  // An end is no progress: written with the next deferred flush, not a second later.
+  Event(0, "FAILED");
+  run_deferred();
+  EXPECT_EQ(StoredStatus("job", 0), "FAILED");
+
+  // Progress still waiting is written on shutdown.
+  ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d")).ok());
+  Event(1, "CREATING");
+  run_deferred();
+  EXPECT_EQ(StoredStatus("job", 1), "NODE_SCHEDULED");
+  EXPECT_TRUE(manager_->Flush().ok());
+  EXPECT_EQ(StoredStatus("job", 1), "CREATING");
 }
 
 }  // namespace

@@ -603,5 +603,21 @@ TEST_F(ManagerTest, NodesAreBehindWhenManyDeploysWaitNotForOneStraggler) {
   (void)b;
 }
 
+TEST_F(ManagerTest, ANodeReportAheadOfTheClusterMovesTheInstanceOnButNeverBack) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 1, "RUNNING");
+  // Restarted before the node's events for instance 0 were written (or they were lost).
+  Restart();
+  EXPECT_EQ(Inst("job", 0).status, "NODE_SCHEDULED");
+  Report(a, 4096,
+         R"([{"sname": "a.b.c.d", "instance": 0, "status": "RUNNING"},
+             {"sname": "a.b.c.d", "instance": 1, "status": "CREATING"}])");
+  EXPECT_EQ(Inst("job", 0).status, "RUNNING");
+  EXPECT_EQ(Inst("job", 0).node_id, a);
+  EXPECT_EQ(Inst("job", 1).status, "RUNNING") << "a report older than the last event does not move it back";
+}
+
 }  // namespace
 }  // namespace oak::cluster
