@@ -224,6 +224,11 @@ TEST_F(RuncRuntimeTest, ContainersOutliveTheRuntimeAndAreAdoptedAgain) {
   ASSERT_EQ(StatusOf(spec.key), "RUNNING");
   EXPECT_EQ(*ReadFile(rt_->BundleDir(spec.key) + "/container.pid"), *pid_before);
   EXPECT_TRUE(fs::exists("/proc/" + *pid_before));
+  // RUNNING means started, not yet printed: the image's greeting is waited for.
+  oak::testing::PumpUntil(io_, [&] {
+    auto logs = rt_->Logs(spec.key, 100);
+    return logs.ok() && logs->find("image-default") != std::string::npos;
+  }, 10s);
   EXPECT_NE(rt_->Logs(spec.key, 100)->find("image-default"), std::string::npos);
 
   // The adopted container's end is still noticed.
