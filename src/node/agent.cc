@@ -26,7 +26,8 @@ NodeAgent::NodeAgent(asio::any_io_executor ex, AgentOptions opts, NodeProbe& pro
       gate_(gate),
       rng_(opts_.seed ? opts_.seed : std::random_device{}()),
       register_timer_(ex),
-      report_timer_(ex) {}
+      report_timer_(ex),
+      held_timer_(ex) {}
 
 NodeAgent::~NodeAgent() { Stop(); }
 
@@ -56,6 +57,9 @@ void NodeAgent::Stop() {
   *alive_ = false;
   register_timer_.cancel();
   report_timer_.cancel();
+  held_timer_.cancel();
+  held_.clear();
+  held_order_.clear();
   if (mqtt_) {
     mqtt_->Disconnect();
     mqtt_.reset();
@@ -268,12 +272,47 @@ void NodeAgent::HandleLogs(const std::string& payload) {
 
 void NodeAgent::OnInstanceEvent(const InstanceStatus& s) {
   spdlog::log(opts_.routine_log_level, "msg=\"instance status\" instance={} status={} detail=\"{}\"", s.key.ContainerName(), s.status, s.detail);
-  PublishJob(s);
+  const bool passing = s.status == st::kCreating || s.status == st::kCreated;
+  if (!passing || opts_.passing_hold.count() <= 0) return PublishJob(s);
+  const auto due = std::chrono::steady_clock::now() + opts_.passing_hold;
+  auto [it, fresh] = held_.try_emplace(s.key, HeldStatus{s, due});
+  if (!fresh) {
+    it->second.status = s;  // CREATING -> CREATED: still due when CREATING was
+    return;
+  }
+  held_order_.emplace_back(s.key, due);
+  ArmHeld();
+}
+
+void NodeAgent::ArmHeld() {
+  if (held_armed_ || held_order_.empty() || stopped_) return;
+  held_armed_ = true;
+  held_timer_.expires_at(held_order_.front().second);
+  held_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive) return;
+    held_armed_ = false;
+    const auto now = std::chrono::steady_clock::now();
+    while (!held_order_.empty() && held_order_.front().second <= now) {
+      auto [key, due] = std::move(held_order_.front());
+      held_order_.pop_front();
+      auto it = held_.find(key);
+      if (it == held_.end() || it->second.due != due) continue;  // superseded meanwhile
+      InstanceStatus status = std::move(it->second.status);
+      held_.erase(it);
+      SendJob(status);
+    }
+    ArmHeld();
+  });
+}
+
+void NodeAgent::PublishJob(const InstanceStatus& s) {
+  if (!held_.empty()) held_.erase(s.key);
+  SendJob(s);
 }
 
 // Without a session (while registering again) the change is not queued anywhere: the next
 // information report lists every instance with its status, which is what the cluster reconciles on.
-void NodeAgent::PublishJob(const InstanceStatus& s) {
+void NodeAgent::SendJob(const InstanceStatus& s) {
   if (!mqtt_) return;
   if (Status p = mqtt_->Publish(topic_prefix_ + "job", JobMessage(s, info_.ip), 1); !p.ok()) {
     spdlog::warn("msg=\"cannot publish job status\" error=\"{}\"", p.message());

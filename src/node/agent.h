@@ -15,7 +15,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
@@ -62,6 +64,10 @@ struct AgentOptions {
   // Level of the per-node routine lines (registered, connected, instance status changes); `oak sim`
   // lowers it to debug so that a thousand nodes do not flood the log.
   spdlog::level::level_enum routine_log_level = spdlog::level::info;
+  // A CREATING or CREATED status is published once it has lasted this long; a start that ends
+  // sooner is reported by its outcome alone (RUNNING, FAILED), one QoS 1 message instead of two
+  // or three. 0: every status at once.
+  std::chrono::milliseconds passing_hold{100};
 };
 
 class NodeAgent {
@@ -101,7 +107,10 @@ class NodeAgent {
   void HandleDelete(const std::string& payload);
   void HandleLogs(const std::string& payload);
   void OnInstanceEvent(const InstanceStatus& s);
+  // Publishes `s`, superseding a status of the same instance still held back.
   void PublishJob(const InstanceStatus& s);
+  void SendJob(const InstanceStatus& s);
+  void ArmHeld();
   void ArmReport();
   void Report();
   void Fail(const Status& s);
@@ -133,6 +142,15 @@ class NodeAgent {
   boost::asio::steady_timer register_timer_;
   boost::asio::steady_timer report_timer_;
   bool report_armed_ = false;
+  // Statuses in passing waiting for passing_hold, and their instances in the order they are due.
+  struct HeldStatus {
+    InstanceStatus status;
+    std::chrono::steady_clock::time_point due;
+  };
+  std::map<InstanceKey, HeldStatus> held_;
+  std::deque<std::pair<InstanceKey, std::chrono::steady_clock::time_point>> held_order_;
+  boost::asio::steady_timer held_timer_;
+  bool held_armed_ = false;
   // Checked by every callback that may outlive the agent (coroutines, runtime events, timers).
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };

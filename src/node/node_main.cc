@@ -17,6 +17,9 @@ void AddCommonOptions(CLI::App* cmd, CommonNodeOptions& o, bool required = true)
   cmd->add_option("--report-interval", o.report_interval_s,
                   "Seconds between resource reports (0: what the cluster says, else 2)")
       ->envname("OAK_REPORT_INTERVAL")->check(CLI::Range(0.0, 3600.0))->capture_default_str();
+  cmd->add_option("--status-hold", o.status_hold_ms,
+                  "ms a CREATING or CREATED status must last before it is reported (0: report every status)")
+      ->envname("OAK_STATUS_HOLD")->check(CLI::Range(int64_t{0}, int64_t{60'000}))->capture_default_str();
   cmd->add_option("--sim-failure-rate", o.sim_failure_rate, "simulated runtime: share of deploys that fail (0..1)")
       ->envname("OAK_SIM_FAILURE_RATE")->check(CLI::Range(0.0, 1.0))->capture_default_str();
   cmd->add_option("--sim-start-delay", o.sim_start_delay_ms, "simulated runtime: ms from CREATING to RUNNING")

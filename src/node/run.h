@@ -20,6 +20,7 @@ struct CommonNodeOptions {
   double sim_failure_rate = 0;
   int64_t sim_start_delay_ms = 5;
   int64_t sim_run_ms = 50;
+  int64_t status_hold_ms = 100;  // AgentOptions::passing_hold
   uint64_t seed = 0;  // 0: random
   std::string log_level = "info";
 };

@@ -120,6 +120,7 @@ int RunNode(const NodeOptions& o) {
   ao.data_dir = o.data_dir;
   ao.report_interval = ReportInterval(o.common.report_interval_s);
   ao.seed = o.common.seed;
+  ao.passing_hold = std::chrono::milliseconds(o.common.status_hold_ms);
   if (runc && o.subnet.empty()) ao.on_subnet = [&stack](const std::string& subnet) { stack->network().SetAssignedSubnet(subnet); };
   NodeAgent agent(io.get_executor(), ao, **probe, runtime);
   int exit_code = 0;

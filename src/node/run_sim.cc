@@ -112,6 +112,7 @@ int RunSim(const SimOptions& o) {
     ao.node_token = o.common.node_token;
     ao.report_interval = ReportInterval(o.common.report_interval_s);
     ao.seed = spec.seed;
+    ao.passing_hold = std::chrono::milliseconds(o.common.status_hold_ms);
     ao.routine_log_level = spdlog::level::debug;
     ao.mqtt_driver = o.mqtt_driver == "thread" ? MqttDriver::kThread : MqttDriver::kExecutor;
     nodes.push_back(std::make_unique<SimNode>(io.get_executor(), spec, rs, ao, gate));

@@ -65,7 +65,7 @@ TEST(SimProcessTest, FiftyNodesRegisterReportAndStopCleanly) {
   }
   ASSERT_TRUE(cluster.Pump([&] {
     for (const auto& [host, id] : cluster.ids) {
-      if (cluster.JobStatuses(id, "app.ns.svc.ns", 0) != std::vector<std::string>{"CREATING", "RUNNING"}) return false;
+      if (cluster.JobStatuses(id, "app.ns.svc.ns", 0) != std::vector<std::string>{"RUNNING"}) return false;
     }
     return true;
   }, 30s)) << sim.Log();
