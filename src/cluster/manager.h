@@ -126,6 +126,8 @@ class Manager {
   Status Flush();
   // Oakestra's instance entry, as the root's heartbeat expects it.
   nlohmann::json InstanceJson(const Instance& inst) const;
+  // The same object, appended to `out` as text (the root link's pushes; no DOM).
+  void AppendInstanceJson(std::string& out, const Instance& inst) const;
 
   struct Counters {
     uint64_t dropped_messages = 0;

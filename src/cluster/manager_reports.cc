@@ -3,6 +3,7 @@
 
 #include "cluster/manager.h"
 #include "cluster/node_protocol.h"
+#include "common/json_text.h"
 #include "model/status_names.h"
 
 namespace oak::cluster {
@@ -172,6 +173,34 @@ json Manager::InstanceJson(const Instance& inst) const {
     if (auto* n = nodes_.Find(inst.node_id)) j["worker_name"] = n->rec.name;
   }
   return j;
+}
+
+void Manager::AppendInstanceJson(std::string& out, const Instance& inst) const {
+  out += "{\"instance_number\":";
+  AppendJsonNumber(out, inst.number);
+  out += ",\"status\":";
+  AppendJsonString(out, inst.status);
+  out += ",\"status_detail\":";
+  AppendJsonString(out, inst.detail);
+  out += ",\"cpu_percent\":";
+  AppendJsonNumber(out, inst.cpu_percent);
+  out += ",\"memory_percent\":";
+  AppendJsonNumber(out, inst.memory_percent);
+  out += ",\"disk\":";
+  AppendJsonNumber(out, inst.disk);
+  if (!inst.node_id.empty()) {
+    out += ",\"worker_id\":";
+    AppendJsonString(out, inst.node_id);
+    out += ",\"publicip\":";
+    AppendJsonString(out, inst.publicip);
+    out += ",\"host_ip\":";
+    AppendJsonString(out, inst.publicip);
+    if (auto* n = nodes_.Find(inst.node_id)) {
+      out += ",\"worker_name\":";
+      AppendJsonString(out, n->rec.name);
+    }
+  }
+  out += '}';
 }
 
 }  // namespace oak::cluster

@@ -10,6 +10,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <spdlog/spdlog.h>
 
+#include "common/json_text.h"
 #include "model/status_names.h"
 
 namespace oak::cluster {
@@ -195,26 +196,43 @@ asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json
 }
 
 asio::awaitable<bool> RootLink::SendJobsNow(const std::vector<InstanceKey>& list, json aggregates) {
-  // Groups instances by service, in chunks of about push_chunk instances per request.
+  // Groups instances by service, in chunks of about push_chunk instances per request. Rendered as
+  // text: {"jobs":[{"_id","job_name","instance_list":[...]}], <aggregates>}.
   size_t pos = 0;
+  std::string body;
   do {
-    json jobs = json::array();
-    std::string current;
+    body.clear();
+    body += "{\"jobs\":[";
+    const std::string* current = nullptr;
     size_t end = std::min(list.size(), pos + opts_.push_chunk);
     for (; pos < end; ++pos) {
       const Instance* found = manager_.Find(list[pos]);
       if (!found) continue;
       const Instance& inst = *found;
-      if (jobs.empty() || current != inst.job_id) {
-        jobs.push_back({{"_id", inst.job_id}, {"job_name", inst.job_name}, {"instance_list", json::array()}});
-        current = inst.job_id;
+      if (!current || *current != inst.job_id) {
+        if (current) body += "]},";
+        body += "{\"_id\":";
+        AppendJsonString(body, inst.job_id);
+        body += ",\"job_name\":";
+        AppendJsonString(body, inst.job_name);
+        body += ",\"instance_list\":[";
+        current = &inst.job_id;
+      } else {
+        body += ',';
       }
-      jobs.back()["instance_list"].push_back(manager_.InstanceJson(inst));
+      manager_.AppendInstanceJson(body, inst);
     }
-    json body = aggregates.is_object() ? std::move(aggregates) : json::object();
+    if (current) body += "]}";
+    body += ']';
+    if (aggregates.is_object() && !aggregates.empty()) {
+      std::string rest = aggregates.dump(-1, ' ', false, json::error_handler_t::replace);
+      body += ',';
+      body.append(rest, 1, std::string::npos);  // its members and closing brace
+    } else {
+      body += '}';
+    }
     aggregates = nullptr;
-    body["jobs"] = std::move(jobs);
-    auto status = co_await Post("/api/information/" + cluster_id_, secret_, body.dump());
+    auto status = co_await Post("/api/information/" + cluster_id_, secret_, std::move(body));
     // A 5xx (e.g. 507, the root's disk full) is a report not taken: kept and sent again. Other
     // 4xx answers say the report itself is wrong, so sending it again would not help.
     if (!status.ok() || *status == 401 || *status == 404 || *status >= 500) co_return false;

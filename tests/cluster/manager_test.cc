@@ -619,5 +619,25 @@ TEST_F(ManagerTest, ANodeReportAheadOfTheClusterMovesTheInstanceOnButNeverBack) 
   EXPECT_EQ(Inst("job", 1).status, "RUNNING") << "a report older than the last event does not move it back";
 }
 
+TEST_F(ManagerTest, TheInstanceAsTextIsTheInstanceAsJson) {
+  std::string a = AddNode("a");
+  ASSERT_TRUE(manager_->Deploy("job", 0, Service("a.b.c.d")).ok());
+  Ended(a, "a.b.c.d", 0, "FAILED", "exit \"1\"\n\u00e9 and \\ more");  // needs escapes
+  ASSERT_TRUE(manager_->Deploy("job", 1, Service("a.b.c.d")).ok());
+  Event(a, "a.b.c.d", 1, "RUNNING");
+  manager_->OnMessage("nodes/" + a + "/jobs/resources",
+                      R"({"services": [{"job_name": "a.b.c.d", "instance": 1, "cpu_percent": 12.5,
+                                        "memory_percent": 3, "disk": 7}]})");
+  ASSERT_TRUE(manager_->Deploy("big", 0, Service("a.b.big.d", 1'000'000)).ok());  // placed nowhere
+  for (const auto& [key, inst] : manager_->instances()) {
+    std::string text;
+    manager_->AppendInstanceJson(text, inst);
+    json parsed = json::parse(text);
+    EXPECT_EQ(parsed, manager_->InstanceJson(inst)) << text;
+    EXPECT_TRUE(parsed["cpu_percent"].is_number_float()) << text;
+  }
+  EXPECT_EQ(Inst("job", 1).cpu_percent, 12.5) << "the usage report reached the instance";
+}
+
 }  // namespace
 }  // namespace oak::cluster
