@@ -14,6 +14,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/instance_key.h"
 #include "cluster/node_registry.h"
 #include "cluster/store.h"
 #include "common/clock.h"
@@ -28,7 +29,6 @@ class Bus {
   virtual Status Publish(std::string_view topic, std::string_view payload) = 0;
 };
 
-using InstanceKey = std::pair<std::string, int64_t>;  // job_id, instance number
 
 // Statuses in which an instance counts against its node: NODE_SCHEDULED, CREATING, CREATED, RUNNING.
 bool OccupiesNode(std::string_view status);
@@ -121,7 +121,7 @@ class Manager {
   void OnChange(std::function<void(const InstanceKey&)> fn) { on_change_ = std::move(fn); }
 
   const Instance* Find(const InstanceKey& k) const;
-  const std::map<InstanceKey, Instance>& instances() const { return instances_; }
+  const InstanceMap<Instance>& instances() const { return instances_; }
   // Writes rows whose changes are still waiting for the end of the loop turn (e.g. on shutdown).
   Status Flush();
   // Oakestra's instance entry, as the root's heartbeat expects it.
@@ -192,21 +192,26 @@ class Manager {
   const Clock& clock_;
   ManagerOptions opts_;
   int64_t started_ms_;
-  std::map<std::string, Service> services_;        // by job_id
-  std::map<std::string, std::string> job_ids_;     // job_name -> job_id
-  std::map<InstanceKey, Instance> instances_;
-  std::set<InstanceKey> held_;                     // waiting for a node to become active
-  std::set<InstanceKey> unsaved_;                  // changed since the last successful flush
-  std::set<InstanceKey> lazy_;                     // progressed since then, not in unsaved_
+  std::map<std::string, Service, IdLess> services_;  // by job_id
+  std::map<std::string, std::string, IdLess> job_ids_;  // job_name -> job_id
+  InstanceMap<Instance> instances_;
+  InstanceSet held_;                              // waiting for a node to become active
+  InstanceSet unsaved_;                           // changed since the last successful flush
+  InstanceSet lazy_;                              // progressed since then, not in unsaved_
   int64_t lazy_since_ms_ = 0;                      // when lazy_ got its first key
   bool flush_scheduled_ = false;                   // a deferred FlushUnsaved is queued
   uint64_t flush_failures_ = 0;                    // consecutive failed flushes
   bool hold_sends_ = false;                        // inside Deploy: Send queues in held_sends_
   std::vector<std::pair<std::string, std::string>> held_sends_;
-  std::set<InstanceKey> restarting_;               // DEAD, restart_at_ms pending
-  std::set<InstanceKey> crashed_;                  // restarts > 0: watched for the reset
-  std::set<std::pair<int64_t, InstanceKey>> awaiting_;  // NODE_SCHEDULED since (updated_ms), this run
-  std::map<std::string, std::set<InstanceKey>> on_node_;  // node id -> instances with that node_id
+  InstanceSet restarting_;                        // DEAD, restart_at_ms pending
+  InstanceSet crashed_;                           // restarts > 0: watched for the reset
+  struct AwaitingLess {
+    bool operator()(const std::pair<int64_t, InstanceKey>& a, const std::pair<int64_t, InstanceKey>& b) const {
+      return a.first != b.first ? a.first < b.first : InstanceKeyLess{}(a.second, b.second);
+    }
+  };
+  std::set<std::pair<int64_t, InstanceKey>, AwaitingLess> awaiting_;  // NODE_SCHEDULED since (updated_ms), this run
+  std::map<std::string, InstanceSet, IdLess> on_node_;  // node id -> instances with that node_id
   bool swept_absent_ = false;  // nodes that never reported since the start were counted lost
   std::function<void(const InstanceKey&)> on_change_;
   Counters counters_;

@@ -30,7 +30,7 @@ void Manager::Drop(std::string_view topic, const Status& why) {
 void Manager::OnMessage(std::string_view topic, std::string_view payload) {
   auto [id, rest] = SplitNodeTopic(topic);
   if (id.empty()) return Drop(topic, Status::Invalid("topic: not under nodes/<id>/"));
-  NodeState* node = nodes_.Find(std::string(id));
+  NodeState* node = nodes_.Find(id);
   if (!node) return Drop(topic, Status::NotFound("node: not registered here"));
   if (rest == "information") return OnInformation(*node, payload);
   if (rest == "job") return OnJob(*node, payload);

@@ -198,12 +198,12 @@ void NodeRegistry::Refresh(NodeState& n) {
   k.radius_km = 0;
 }
 
-NodeState* NodeRegistry::Find(const std::string& id) {
+NodeState* NodeRegistry::Find(std::string_view id) {
   auto it = nodes_.find(id);
   return it == nodes_.end() ? nullptr : it->second.get();
 }
 
-const NodeState* NodeRegistry::Find(const std::string& id) const {
+const NodeState* NodeRegistry::Find(std::string_view id) const {
   auto it = nodes_.find(id);
   return it == nodes_.end() ? nullptr : it->second.get();
 }

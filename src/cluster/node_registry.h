@@ -8,10 +8,12 @@
 #include <set>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/instance_key.h"
 #include "cluster/node_protocol.h"
 #include "cluster/store.h"
 #include "common/clock.h"
@@ -79,8 +81,8 @@ class NodeRegistry {
   // a decision costs no copying.
   const std::vector<scheduler::Candidate>& Candidates() const { return candidates_; }
   const std::vector<NodeState*>& Nodes() const { return order_; }
-  NodeState* Find(const std::string& id);
-  const NodeState* Find(const std::string& id) const;
+  NodeState* Find(std::string_view id);
+  const NodeState* Find(std::string_view id) const;
   NodeState* FindByName(const std::string& name);
   Aggregates Aggregate() const;
   nlohmann::json ToJson(const NodeState& n) const;
@@ -95,8 +97,8 @@ class NodeRegistry {
   bool broker_up_ = true;
   int64_t broker_down_since_ms_ = 0;
   int64_t excused_until_ms_ = 0;  // no node counts as silent before this time
-  std::map<std::string, std::unique_ptr<NodeState>> nodes_;  // by id
-  std::map<std::string, NodeState*> by_name_;
+  std::map<std::string, std::unique_ptr<NodeState>, IdLess> nodes_;  // by id
+  std::map<std::string, NodeState*, IdLess> by_name_;
   std::vector<NodeState*> order_;
   std::vector<scheduler::Candidate> candidates_;  // candidates_[i] describes order_[i]
   std::optional<scheduler::GeoPoint> default_location_;

@@ -177,7 +177,7 @@ json RootLink::AggregatesJson() {
               {"architectures", a.architectures}, {"active_nodes", a.active_nodes}};
 }
 
-asio::awaitable<bool> RootLink::SendJobs(const std::set<InstanceKey>* keys, json aggregates) {
+asio::awaitable<bool> RootLink::SendJobs(const InstanceSet* keys, json aggregates) {
   // Keys, not pointers, cross the awaits: an instance may be removed while a chunk is in flight.
   std::vector<InstanceKey> list;
   if (keys) list.assign(keys->begin(), keys->end());
@@ -240,7 +240,7 @@ asio::awaitable<bool> RootLink::SendJobsNow(const std::vector<InstanceKey>& list
   co_return true;
 }
 
-std::chrono::milliseconds RootLink::HoldBackPassing(std::set<InstanceKey>& batch) {
+std::chrono::milliseconds RootLink::HoldBackPassing(InstanceSet& batch) {
   using std::chrono::milliseconds;
   const auto now = std::chrono::steady_clock::now();
   milliseconds first_due{0};
@@ -274,7 +274,7 @@ asio::awaitable<void> RootLink::PushLoop() {
     co_await Sleep(push_timer_, std::chrono::duration_cast<std::chrono::milliseconds>(opts_.push_delay - since));
   }
   while (!stopped_ && registered() && !dirty_.empty()) {
-    std::set<InstanceKey> batch;
+    InstanceSet batch;
     batch.swap(dirty_);
     auto due = HoldBackPassing(batch);
     if (batch.empty()) {
@@ -312,7 +312,7 @@ asio::awaitable<void> RootLink::Run() {
     }
     if (std::exchange(resync_wanted_, false)) beats = 0;
     bool full = beats % std::max(1, opts_.full_sync_every) == 0;
-    std::set<InstanceKey> pending;
+    InstanceSet pending;
     pending.swap(dirty_);
     bool ok = co_await SendJobs(full ? nullptr : &pending, AggregatesJson());
     if (!ok) {

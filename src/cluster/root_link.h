@@ -68,11 +68,11 @@ class RootLink {
   // One send at a time (heartbeats and pushes alike), each body built once the previous send was
   // answered: the root applies what it receives in order, so an older status can never overwrite
   // a newer one that went out on another connection.
-  boost::asio::awaitable<bool> SendJobs(const std::set<InstanceKey>* keys, nlohmann::json aggregates);
+  boost::asio::awaitable<bool> SendJobs(const InstanceSet* keys, nlohmann::json aggregates);
   boost::asio::awaitable<bool> SendJobsNow(const std::vector<InstanceKey>& list, nlohmann::json aggregates);
   // Moves the keys of `batch` whose status is in passing and younger than passing_hold back to
   // dirty_; answers how long until the first of them is due (zero if none).
-  std::chrono::milliseconds HoldBackPassing(std::set<InstanceKey>& batch);
+  std::chrono::milliseconds HoldBackPassing(InstanceSet& batch);
   boost::asio::awaitable<void> AcquireSend();
   void ReleaseSend();
   nlohmann::json AggregatesJson();
@@ -84,9 +84,9 @@ class RootLink {
   RootLinkOptions opts_;
   Url url_;
   std::string cluster_id_, secret_;
-  std::set<InstanceKey> dirty_;
+  InstanceSet dirty_;
   // Since when each held-back key has been in passing; an entry lives until its key is sent.
-  std::map<InstanceKey, std::chrono::steady_clock::time_point> passing_since_;
+  InstanceMap<std::chrono::steady_clock::time_point> passing_since_;
   bool push_armed_ = false;
   std::chrono::steady_clock::time_point last_push_{};  // start of the last push
   bool stopped_ = false;
