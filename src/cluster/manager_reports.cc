@@ -176,27 +176,28 @@ json Manager::InstanceJson(const Instance& inst) const {
 }
 
 void Manager::AppendInstanceJson(std::string& out, const Instance& inst) const {
-  out += "{\"instance_number\":";
+  out += '{';
+  AppendJsonKey(out, "instance_number");
   AppendJsonNumber(out, inst.number);
-  out += ",\"status\":";
+  AppendJsonKey(out, "status");
   AppendJsonString(out, inst.status);
-  out += ",\"status_detail\":";
+  AppendJsonKey(out, "status_detail");
   AppendJsonString(out, inst.detail);
-  out += ",\"cpu_percent\":";
+  AppendJsonKey(out, "cpu_percent");
   AppendJsonNumber(out, inst.cpu_percent);
-  out += ",\"memory_percent\":";
+  AppendJsonKey(out, "memory_percent");
   AppendJsonNumber(out, inst.memory_percent);
-  out += ",\"disk\":";
+  AppendJsonKey(out, "disk");
   AppendJsonNumber(out, inst.disk);
   if (!inst.node_id.empty()) {
-    out += ",\"worker_id\":";
+    AppendJsonKey(out, "worker_id");
     AppendJsonString(out, inst.node_id);
-    out += ",\"publicip\":";
-    AppendJsonString(out, inst.publicip);
-    out += ",\"host_ip\":";
-    AppendJsonString(out, inst.publicip);
+    for (const char* key : {"publicip", "host_ip"}) {
+      AppendJsonKey(out, key);
+      AppendJsonString(out, inst.publicip);
+    }
     if (auto* n = nodes_.Find(inst.node_id)) {
-      out += ",\"worker_name\":";
+      AppendJsonKey(out, "worker_name");
       AppendJsonString(out, n->rec.name);
     }
   }

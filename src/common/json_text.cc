@@ -1,7 +1,6 @@
 #include "common/json_text.h"
 
 #include <algorithm>
-#include <cmath>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -23,16 +22,16 @@ void AppendJsonString(std::string& out, std::string_view s) {
 }
 
 void AppendJsonNumber(std::string& out, double v) {
-  if (!std::isfinite(v)) {
-    out += "null";
-    return;
-  }
-  const size_t from = out.size();
-  fmt::format_to(std::back_inserter(out), "{}", v);
-  // Stays a floating-point number for readers that tell the two apart (5.0, not 5).
-  if (out.find_first_of(".eE", from) == std::string::npos) out += ".0";
+  out += nlohmann::json(v).dump();  // no allocation for the value; NaN and infinities: null
 }
 
 void AppendJsonNumber(std::string& out, int64_t v) { fmt::format_to(std::back_inserter(out), "{}", v); }
+
+void AppendJsonKey(std::string& out, std::string_view key) {
+  if (!out.empty() && out.back() != '{') out += ',';
+  out += '"';
+  out += key;
+  out += "\":";
+}
 
 }  // namespace oak

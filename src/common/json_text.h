@@ -11,9 +11,11 @@ namespace oak {
 
 // `s` as a JSON string (quoted; invalid UTF-8 replaced, as json::dump with error_handler replace).
 void AppendJsonString(std::string& out, std::string_view s);
-// A finite `v` in the shortest form that reads back as the same double, always with a fraction
-// or an exponent (5.0); null otherwise, as nlohmann writes NaN and infinities.
+// As json::dump writes them: the shortest form that reads back as the same double, with a
+// fraction or an exponent (5.0); null for NaN and infinities.
 void AppendJsonNumber(std::string& out, double v);
 void AppendJsonNumber(std::string& out, int64_t v);
+// `"key":`, preceded by a comma unless it opens its object.
+void AppendJsonKey(std::string& out, std::string_view key);
 
 }  // namespace oak

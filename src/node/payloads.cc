@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "common/json_text.h"
+
 namespace oak::node {
 
 using nlohmann::json;
@@ -200,49 +202,29 @@ std::string LogsReply(const LogsRequest& req, const Result<std::string>& logs) {
 // a map per object, cost most of `oak sim`'s CPU at 10 instances per node.
 namespace {
 
-void Str(std::string& out, std::string_view v) {
-  bool plain = true;
-  for (unsigned char c : v) plain = plain && c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
-  if (!plain) {
-    out += Dump(json(std::string(v)));  // escapes, and replaces invalid UTF-8 like Dump
-    return;
-  }
-  out += '"';
-  out += v;
-  out += '"';
-}
-
 // Usage figures (percentages, MB) to 0.01: finer digits are noise, and the shortest form of a
 // rounded value ("12.35" rather than "12.347812345678901") is a fifth of the bytes and parses on
 // the fast path of the cluster's number parser, thousands of times a second.
 void Num(std::string& out, double v) {
   if (std::isfinite(v)) v = std::round(v * 100) / 100;
-  out += Dump(json(v));
+  AppendJsonNumber(out, v);
 }
-void Num(std::string& out, int64_t v) { out += std::to_string(v); }
-
-// `"key":` preceded by a comma unless it opens its object.
-void Key(std::string& out, std::string_view key) {
-  if (out.back() != '{') out += ',';
-  out += '"';
-  out += key;
-  out += "\":";
-}
+void Num(std::string& out, int64_t v) { AppendJsonNumber(out, v); }
 
 }  // namespace
 
 std::string JobMessage(const InstanceStatus& s, const std::string& publicip) {
   std::string out = "{";
-  Key(out, "instance");
+  AppendJsonKey(out, "instance");
   Num(out, int64_t{s.key.instance});
-  Key(out, "publicip");
-  Str(out, publicip);
-  Key(out, "sname");
-  Str(out, s.key.job_name);
-  Key(out, "status");
-  Str(out, s.status);
-  Key(out, "status_detail");
-  Str(out, s.detail);
+  AppendJsonKey(out, "publicip");
+  AppendJsonString(out, publicip);
+  AppendJsonKey(out, "sname");
+  AppendJsonString(out, s.key.job_name);
+  AppendJsonKey(out, "status");
+  AppendJsonString(out, s.status);
+  AppendJsonKey(out, "status_detail");
+  AppendJsonString(out, s.detail);
   out += '}';
   return out;
 }
@@ -252,35 +234,35 @@ std::string InformationMessage(const NodeUsage& u, const std::vector<InstanceSta
   const std::vector<InstanceStatus>& instances = list ? *list : kNone;
   std::string out = "{";
   out.reserve(160 + instances.size() * 64);
-  Key(out, "cpu_percent");
+  AppendJsonKey(out, "cpu_percent");
   Num(out, u.cpu_percent);
-  Key(out, "disk");
+  AppendJsonKey(out, "disk");
   Num(out, u.disk_free_mb);
   if (u.has_gpu) {
-    Key(out, "gpu_memory_free");
+    AppendJsonKey(out, "gpu_memory_free");
     Num(out, u.gpu_memory_free_mb);
-    Key(out, "gpu_percent");
+    AppendJsonKey(out, "gpu_percent");
     Num(out, u.gpu_percent);
   }
-  if (list) Key(out, "instances");
+  if (list) AppendJsonKey(out, "instances");
   if (list) out += '[';
   for (size_t n = 0; n < instances.size(); ++n) {
     const InstanceStatus& i = instances[n];
     out += n == 0 ? "{" : ",{";
-    Key(out, "instance");
+    AppendJsonKey(out, "instance");
     Num(out, int64_t{i.key.instance});
-    Key(out, "sname");
-    Str(out, i.key.job_name);
-    Key(out, "status");
-    Str(out, i.status);
+    AppendJsonKey(out, "sname");
+    AppendJsonString(out, i.key.job_name);
+    AppendJsonKey(out, "status");
+    AppendJsonString(out, i.status);
     out += '}';
   }
   if (list) out += ']';
-  Key(out, "memory");
+  AppendJsonKey(out, "memory");
   Num(out, u.memory_free_mb);
-  Key(out, "memory_percent");
+  AppendJsonKey(out, "memory_percent");
   Num(out, u.memory_percent);
-  Key(out, "vcpus");
+  AppendJsonKey(out, "vcpus");
   Num(out, int64_t{u.vcpus});
   out += '}';
   return out;
@@ -292,20 +274,20 @@ std::string ResourcesMessage(const std::vector<InstanceUsage>& usage) {
   for (size_t n = 0; n < usage.size(); ++n) {
     const InstanceUsage& u = usage[n];
     out += n == 0 ? "{" : ",{";
-    Key(out, "cpu_percent");
+    AppendJsonKey(out, "cpu_percent");
     Num(out, u.cpu_percent);
-    Key(out, "disk");
+    AppendJsonKey(out, "disk");
     Num(out, u.disk_mb);
-    Key(out, "instance");
+    AppendJsonKey(out, "instance");
     Num(out, int64_t{u.key.instance});
-    Key(out, "job_name");
-    Str(out, u.key.job_name);
-    Key(out, "memory");
+    AppendJsonKey(out, "job_name");
+    AppendJsonString(out, u.key.job_name);
+    AppendJsonKey(out, "memory");
     Num(out, u.memory_mb);
-    Key(out, "memory_percent");
+    AppendJsonKey(out, "memory_percent");
     Num(out, u.memory_percent);
-    Key(out, "virtualization");
-    Str(out, u.virtualization);
+    AppendJsonKey(out, "virtualization");
+    AppendJsonString(out, u.virtualization);
     out += '}';
   }
   out += "]}";

@@ -55,5 +55,15 @@ TEST(JsonTextTest, NumbersReadBackExactlyAndStayFloatingPoint) {
   EXPECT_EQ(ints, "-9223372036854775808,42");
 }
 
+TEST(JsonTextTest, KeysSeparateMembersButNotTheFirst) {
+  std::string out = "{";
+  AppendJsonKey(out, "a");
+  AppendJsonNumber(out, int64_t{1});
+  AppendJsonKey(out, "b");
+  AppendJsonString(out, "x");
+  out += '}';
+  EXPECT_EQ(out, R"({"a":1,"b":"x"})");
+}
+
 }  // namespace
 }  // namespace oak
