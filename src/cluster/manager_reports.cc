@@ -72,9 +72,11 @@ void Manager::OnInformation(NodeState& node, std::string_view payload) {
         held_.erase({inst->job_id, inst->number});
         inst->moved_from.clear();  // back where it was
         SetStatus(*inst, ri.status, "");
-      } else if (inst->node_id == node.rec.id && Progress(ri.status) > Progress(inst->status)) {
-        // The node is further on than this cluster knows: an event it missed, or progress it had
-        // not yet written when it restarted (ManagerOptions::lazy_write_ms).
+      } else if (inst->node_id == node.rec.id && Progress(inst->status) >= 0 &&
+                 Progress(ri.status) > Progress(inst->status)) {
+        // A start the node is further on with than this cluster knows: an event it missed, or
+        // progress it had not yet written when it restarted (ManagerOptions::lazy_write_ms). An
+        // instance that ended stays ended: a report taken before the end still lists it live.
         SetStatus(*inst, ri.status, "");
       }
     }

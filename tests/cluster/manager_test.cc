@@ -617,6 +617,12 @@ TEST_F(ManagerTest, ANodeReportAheadOfTheClusterMovesTheInstanceOnButNeverBack) 
   EXPECT_EQ(Inst("job", 0).status, "RUNNING");
   EXPECT_EQ(Inst("job", 0).node_id, a);
   EXPECT_EQ(Inst("job", 1).status, "RUNNING") << "a report older than the last event does not move it back";
+
+  // An instance that ended stays ended, though a report taken before the end lists it live.
+  ASSERT_TRUE(manager_->Deploy("done", 0, Service("a.b.done.d")).ok());
+  Ended(a, "a.b.done.d", 0, "FAILED", "exit 1");
+  Report(a, 4096, R"([{"sname": "a.b.done.d", "instance": 0, "status": "RUNNING"}])");
+  EXPECT_EQ(Inst("done", 0).status, "FAILED");
 }
 
 TEST_F(ManagerTest, TheInstanceAsTextIsTheInstanceAsJson) {
