@@ -29,7 +29,6 @@ class Bus {
   virtual Status Publish(std::string_view topic, std::string_view payload) = 0;
 };
 
-
 // Statuses in which an instance counts against its node: NODE_SCHEDULED, CREATING, CREATED, RUNNING.
 bool OccupiesNode(std::string_view status);
 
