@@ -474,9 +474,7 @@ void Manager::Tick() {
   while (!awaiting_.empty() && clock_.NowMs() - awaiting_.begin()->first > kAwaitForgetMs)
     awaiting_.erase(awaiting_.begin());
   if (!lazy_.empty() && clock_.NowMs() - lazy_since_ms_ >= opts_.lazy_write_ms) {
-    unsaved_.merge(lazy_);
-    lazy_.clear();
-    (void)FlushUnsaved();
+    (void)Flush();
   } else if (!unsaved_.empty() && !flush_scheduled_) {
     (void)FlushUnsaved();  // left over from a failed write
   }
